@@ -1,0 +1,78 @@
+/* The core's configuration keys. etc/streamgate.conf documents each one with
+ * its default; README's config reference is generated from the same facts. */
+#include "sg_conf.h"
+#include "sg_config.h"
+
+static const char *const sg_log_level_choices[] = {
+    "emerg", "alert", "crit", "err", "warn", "notice", "info", "debug", NULL,
+};
+
+static const sg_conf_key_t sg_server_keys[] = {
+    {.name = "listen", .type = SG_CONF_STRING_LIST, .def = "0.0.0.0:8888",
+     .help = "addresses to listen on, \"ip:port\" or \"[ipv6]:port\"; port 0 picks a free one"},
+    {.name = "public_url", .type = SG_CONF_STRING, .def = "",
+     .help = "base URL written into playlists; empty: from the request's Host header"},
+    {.name = "state_dir", .type = SG_CONF_STRING, .flags = SG_CONF_DIR, .def = "/var/lib/streamgate",
+     .help = "catalog database, plugin state"},
+    {.name = "log_level", .type = SG_CONF_STRING, .def = "info", .choices = sg_log_level_choices},
+    {.name = "log_file", .type = SG_CONF_STRING, .def = "", .help = "empty: standard error"},
+    {.name = "access_log", .type = SG_CONF_BOOL, .def = "true",
+     .help = "one info line per HTTP request"},
+    {.name = "allow", .type = SG_CONF_STRING_LIST, .def = "",
+     .help = "client networks allowed (CIDR); empty: everyone"},
+    {.name = "admin_token", .type = SG_CONF_STRING, .flags = SG_CONF_SECRET, .def = "",
+     .help = "required by mutating endpoints when set"},
+    {.name = "timezone", .type = SG_CONF_STRING, .def = "",
+     .help = "zone for YYYYMMDDHHMM[SS] catchup times, e.g. \"Europe/Madrid\"; empty: the system's"},
+    {.name = "request_timeout", .type = SG_CONF_INT, .def = "10", .min = 1, .max = 3600,
+     .help = "seconds a client may take to send a whole request head"},
+    {.name = "keepalive_timeout", .type = SG_CONF_INT, .def = "15", .min = 0, .max = 3600,
+     .help = "seconds an idle keep-alive connection stays open; 0 disables keep-alive"},
+    {.name = "max_connections", .type = SG_CONF_INT, .def = "10000", .min = 16, .max = 1000000},
+    {NULL},
+};
+
+static const sg_conf_key_t sg_admission_keys[] = {
+    {.name = "max_clients", .type = SG_CONF_INT, .def = "0", .min = 0, .max = 1000000,
+     .help = "concurrent stream clients; 0: unlimited"},
+    {NULL},
+};
+
+static const sg_conf_key_t sg_recordings_keys[] = {
+    {.name = "dir", .type = SG_CONF_STRING, .flags = SG_CONF_DIR, .def = "",
+     .help = "recordings folder; empty: <state_dir>/recordings"},
+    {NULL},
+};
+
+static const sg_conf_key_t sg_timers_keys[] = {
+    {.name = "script", .type = SG_CONF_STRING, .flags = SG_CONF_FILE, .def = "",
+     .help = "Lua timer rules; empty: no timers"},
+    {NULL},
+};
+
+static const sg_conf_key_t sg_catalog_keys[] = {
+    {.name = "retention_days", .type = SG_CONF_INT, .def = "8", .min = 1, .max = 3660,
+     .help = "days of past programmes kept"},
+    {NULL},
+};
+
+const sg_conf_key_t sg_conf_root_keys[] = {
+    {.name = "server", .type = SG_CONF_GROUP, .sub = sg_server_keys},
+    {.name = "admission", .type = SG_CONF_GROUP, .sub = sg_admission_keys},
+    {.name = "recordings", .type = SG_CONF_GROUP, .sub = sg_recordings_keys},
+    {.name = "timers", .type = SG_CONF_GROUP, .sub = sg_timers_keys},
+    {.name = "catalog", .type = SG_CONF_GROUP, .sub = sg_catalog_keys},
+    {.name = "plugin_dir", .type = SG_CONF_STRING, .def = "",
+     .help = "where <name>.so plugins are; empty: the build tree or " SG_PLUGIN_DIR},
+    /* Elements are validated by the plugin loader against each plugin's keys. */
+    {.name = "plugins", .type = SG_CONF_GROUP_LIST, .sub = NULL},
+    {NULL},
+};
+
+const sg_conf_key_t sg_conf_plugin_entry_keys[] = {
+    {.name = "name", .type = SG_CONF_STRING, .flags = SG_CONF_REQUIRED,
+     .help = "the plugin to load: <plugin_dir>/<name>.so"},
+    {.name = "path", .type = SG_CONF_STRING, .def = "",
+     .help = "load the plugin from this file instead"},
+    {NULL},
+};

@@ -1,0 +1,234 @@
+/*
+ * streamgate host table: the core services a plugin may call.
+ *
+ * Included by sg/plugin.h; do not include it alone. Members are only ever
+ * appended (the same rule as sg_provider_t). Every call is made on the
+ * event-loop thread unless its comment says otherwise.
+ *
+ * Ownership is stated per call. "Copied" means the core copies what it
+ * needs before returning; "valid until X" bounds a returned pointer.
+ */
+#ifndef SG_HOST_H
+#define SG_HOST_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__)
+#define SG_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define SG_PRINTF(f, a)
+#endif
+
+struct event_base;
+
+typedef struct sg_plugin_s sg_plugin_t;   /* one loaded plugin            */
+typedef struct sg_session_s sg_session_t; /* one client stream            */
+typedef struct sg_conf_s sg_conf_t;       /* one validated config group   */
+typedef struct sg_txn_s sg_txn_t;         /* one catalog transaction      */
+typedef struct sg_timer_s sg_timer_t;     /* one timer                    */
+typedef struct sg_metric_s sg_metric_t;   /* one metric family            */
+typedef struct sg_fetch_s sg_fetch_t;     /* one HTTP client request      */
+typedef struct sg_status_s sg_status_t;   /* the plugin's /api/status part */
+typedef struct sg_host_s sg_host_t;
+
+/* Log levels (nginx/syslog order). Integration tests fail on any emerg,
+ * alert, crit or err line they did not expect, so err means "something the
+ * operator must look at", not "a client sent a bad URL". */
+enum {
+    SG_LOG_EMERG = 0,
+    SG_LOG_ALERT,
+    SG_LOG_CRIT,
+    SG_LOG_ERR,
+    SG_LOG_WARN,
+    SG_LOG_NOTICE,
+    SG_LOG_INFO,
+    SG_LOG_DEBUG,
+};
+
+/* A channel as a plugin publishes it. All strings are copied. */
+typedef struct sg_channel_s {
+    const char *id;       /* the plugin's id: [A-Za-z0-9._~-]+, unique in it */
+    const char *tvg_id;   /* XMLTV/M3U id; NULL = the final catalog id       */
+    const char *name;     /* display name, UTF-8, required                   */
+    int number;           /* logical channel number, 0 = none                */
+    const char *logo;     /* absolute URL, or a path on this server ("/x")   */
+    const char *groups;   /* ';'-separated group titles, may be NULL         */
+    uint32_t caps;        /* SG_CAP_LIVE and/or SG_CAP_CATCHUP               */
+    int catchup_days;     /* archive depth offered, 0 = none                 */
+} sg_channel_t;
+
+/* A programme (EPG entry). All strings are copied; NULL = unknown. */
+typedef struct sg_programme_s {
+    const char *channel;     /* the plugin's channel id                      */
+    int64_t start, stop;     /* UTC seconds, start < stop                    */
+    const char *title;       /* required                                     */
+    const char *sub_title;
+    const char *description;
+    const char *series;
+    int season, episode;     /* 0 = unknown                                  */
+    int year;                /* production year, 0 = unknown                 */
+    const char *genre;
+    int age_rating;          /* minimum age, 0 = unknown/all                 */
+    const char *icon;        /* absolute URL, or a path on this server       */
+    const char *pid;         /* provider programme id                        */
+} sg_programme_t;
+
+/* catalog_begin() flags */
+#define SG_TXN_REPLACE_CHANNELS 0x1u /* channels of this plugin not put in
+                                        this transaction are removed      */
+
+typedef void (*sg_done_pt)(void *arg, int rc);
+typedef void (*sg_timer_pt)(void *arg);
+
+/* Metrics. Names get the prefix streamgate_<plugin>_ ; follow Prometheus
+ * conventions (counters end in _total, units in the name). */
+typedef enum {
+    SG_METRIC_COUNTER = 1,
+    SG_METRIC_GAUGE,
+    SG_METRIC_HISTOGRAM,
+} sg_metric_type_e;
+
+typedef struct sg_metric_spec_s {
+    sg_metric_type_e type;
+    const char *name;
+    const char *help;
+    const char *const *labels; /* NULL-terminated label names, may be NULL */
+    const double *buckets;     /* histogram upper bounds, ascending        */
+    size_t nbuckets;
+} sg_metric_spec_t;
+
+/* HTTP client (libcurl on the event loop). */
+typedef struct sg_fetch_req_s {
+    const char *url;            /* http://, https://                          */
+    const char *method;         /* NULL = GET (POST when body is set)         */
+    const char *const *headers; /* NULL-terminated "Name: value", may be NULL */
+    const void *body;           /* request body, copied                       */
+    size_t body_len;
+    long timeout_ms;            /* whole transfer; 0 = 15000                  */
+    size_t max_bytes;           /* response body cap; 0 = 16 MiB              */
+    int follow_redirects;       /* up to 5                                    */
+    int cookies;                /* use the plugin's cookie store              */
+    const char *user_agent;     /* NULL = "streamgate/<version>"              */
+} sg_fetch_req_t;
+
+typedef struct sg_fetch_resp_s {
+    int status;                 /* HTTP status; 0 when the transfer failed    */
+    const char *error;          /* NULL, or why the transfer failed           */
+    const char *body;           /* NUL-terminated for convenience             */
+    size_t len;
+    const char *content_type;   /* may be NULL                                */
+    const char *url;            /* the effective URL after redirects          */
+    double seconds;             /* total transfer time                        */
+} sg_fetch_resp_t;
+
+/* Called once per fetch on the loop thread, unless cancelled first. resp
+ * and everything it points to is valid only during the call. */
+typedef void (*sg_fetch_done_pt)(const sg_fetch_resp_t *resp, void *arg);
+
+struct sg_host_s {
+    uint16_t abi_major, abi_minor;
+    uint32_t size;
+
+    /* ---- logging ------------------------------------------------------ */
+    /* Lines are prefixed with the plugin name. */
+    void (*log)(sg_plugin_t *p, int level, const char *fmt, ...) SG_PRINTF(3, 4);
+    int (*log_enabled)(sg_plugin_t *p, int level);
+
+    /* ---- plugin state ------------------------------------------------- */
+    /* A short human state shown in /api/status ("ready", "discovering",
+     * "not implemented yet"). Copied. */
+    void (*set_state)(sg_plugin_t *p, const char *state);
+    const char *(*name)(sg_plugin_t *p);
+
+    /* ---- configuration ------------------------------------------------ */
+    /* The plugin's group, validated against conf_keys. Accessors take a key
+     * declared in the table that validated c and return its value, or the
+     * declared default when the key is absent. Strings are valid until
+     * fini(). */
+    const sg_conf_t *(*conf)(sg_plugin_t *p);
+    int (*conf_is_set)(const sg_conf_t *c, const char *key);
+    int (*conf_bool)(const sg_conf_t *c, const char *key);
+    int64_t (*conf_int)(const sg_conf_t *c, const char *key);
+    double (*conf_float)(const sg_conf_t *c, const char *key);
+    const char *(*conf_string)(const sg_conf_t *c, const char *key);
+    /* Elements of STRING_LIST and GROUP_LIST keys; GROUP keys have one. */
+    int (*conf_count)(const sg_conf_t *c, const char *key);
+    const char *(*conf_list_string)(const sg_conf_t *c, const char *key, int i);
+    const sg_conf_t *(*conf_group)(const sg_conf_t *c, const char *key, int i);
+    /* From check(): report a problem as "file:line: path.key: message". */
+    void (*conf_error)(const sg_conf_t *c, const char *key, const char *fmt, ...)
+        SG_PRINTF(3, 4);
+
+    /* ---- memory (accounted per plugin) -------------------------------- */
+    void *(*alloc)(sg_plugin_t *p, size_t n);  /* zeroed; NULL on failure  */
+    void *(*realloc)(void *ptr, size_t n);
+    void (*free)(void *ptr);                   /* NULL is fine             */
+    char *(*strdup)(sg_plugin_t *p, const char *s);
+
+    /* ---- event loop --------------------------------------------------- */
+    struct event_base *(*event_base)(sg_plugin_t *p);
+    /* One-shot or repeating timer; released by timer_stop() or at fini. */
+    sg_timer_t *(*timer_start)(sg_plugin_t *p, uint64_t ms, int repeat, sg_timer_pt cb,
+                               void *arg);
+    void (*timer_stop)(sg_timer_t *t);
+
+    /* ---- storage ------------------------------------------------------ */
+    /* <state_dir>/<plugin>/, created on first call. Valid until fini(). */
+    const char *(*state_dir)(sg_plugin_t *p);
+    /* A small persistent key-value store per plugin (SQLite). kv_get hands
+     * back a NUL-terminated copy from host->alloc (caller frees with
+     * host->free) or returns SG_DECLINED when the key is absent. */
+    int (*kv_set)(sg_plugin_t *p, const char *key, const void *val, size_t len);
+    int (*kv_get)(sg_plugin_t *p, const char *key, void **val, size_t *len);
+    int (*kv_del)(sg_plugin_t *p, const char *key);
+
+    /* ---- catalog ------------------------------------------------------ */
+    /* Build a transaction, then commit it: the core applies it atomically on
+     * its database thread and calls done(arg, SG_OK|SG_ERROR) on the loop. */
+    sg_txn_t *(*catalog_begin)(sg_plugin_t *p, unsigned flags);
+    int (*catalog_channel)(sg_txn_t *t, const sg_channel_t *ch);
+    int (*catalog_programme)(sg_txn_t *t, const sg_programme_t *pr);
+    int (*catalog_commit)(sg_txn_t *t, sg_done_pt done, void *arg);
+    void (*catalog_abort)(sg_txn_t *t);
+
+    /* ---- metrics ------------------------------------------------------ */
+    sg_metric_t *(*metric_new)(sg_plugin_t *p, const sg_metric_spec_t *spec);
+    /* label_values: one per declared label, NULL when the metric has none */
+    void (*metric_add)(sg_metric_t *m, const char *const *label_values, double v);
+    void (*metric_set)(sg_metric_t *m, const char *const *label_values, double v);
+    void (*metric_observe)(sg_metric_t *m, const char *const *label_values, double v);
+
+    /* ---- HTTP client -------------------------------------------------- */
+    /* NULL when the request could not be started (reason logged). The
+     * request is cancelled automatically at fini. */
+    sg_fetch_t *(*fetch)(sg_plugin_t *p, const sg_fetch_req_t *req, sg_fetch_done_pt done,
+                         void *arg);
+    void (*fetch_cancel)(sg_fetch_t *f);
+    /* A response header by name (case-insensitive), valid during done(). */
+    const char *(*fetch_header)(const sg_fetch_resp_t *resp, const char *name);
+
+    /* ---- stream sessions ---------------------------------------------- */
+    /* Send the response headers now (before the first write). content_type
+     * NULL = video/mp2t; length -1 = unknown (the response ends by close). */
+    void (*session_ready)(sg_session_t *s, const char *content_type, int64_t length);
+    /* An extra response header (before ready/first write). Copied. */
+    void (*session_header)(sg_session_t *s, const char *name, const char *value);
+    /* Queue bytes for the client (copied). SG_OK: keep going. SG_AGAIN:
+     * accepted, but the client's backlog is full: stop until resume().
+     * SG_ERROR: the session is closing; close() follows. */
+    int (*session_write)(sg_session_t *s, const void *data, size_t len);
+    /* The stream ended normally; close() follows. */
+    void (*session_end)(sg_session_t *s);
+    /* Fail with an HTTP status (400..599) and a short reason. Before the
+     * headers went out the client gets a JSON error; after, the response
+     * is cut. close() follows. */
+    void (*session_fail)(sg_session_t *s, int http_status, const char *reason);
+
+    /* ---- status ------------------------------------------------------- */
+    void (*status_string)(sg_status_t *st, const char *key, const char *value);
+    void (*status_int)(sg_status_t *st, const char *key, int64_t value);
+};
+
+#endif /* SG_HOST_H */

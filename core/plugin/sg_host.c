@@ -1,0 +1,526 @@
+/* The host table: every core service a plugin can reach. */
+#include <errno.h>
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog/sg_catalog.h"
+#include "metrics/sg_metrics.h"
+#include "net/sg_net.h"
+#include "plugin/sg_plugin.h"
+#include "stream/sg_session.h"
+#include "util/sg_log.h"
+#include "util/sg_util.h"
+
+struct sg_timer_s {
+    struct sg_timer_s *prev, *next;
+    sg_plugin_t *p;
+    struct event *ev;
+    sg_timer_pt cb;
+    void *arg;
+    int repeat;
+    int firing, stopped;
+};
+
+struct sg_fetch_s {
+    struct sg_fetch_s *prev, *next;
+    sg_plugin_t *p;
+    void *handle;
+    sg_fetch_done_pt done;
+    void *arg;
+};
+
+struct sg_status_s {
+    json_t *obj;
+};
+
+/* A pending catalog commit outlives nothing: if the plugin stops first, its
+ * callback is not called. */
+typedef struct sg_commit_s {
+    struct sg_commit_s *next;
+    sg_plugin_t *p;
+    sg_done_pt done;
+    void *arg;
+} sg_commit_t;
+
+static sg_commit_t *sg_commits;
+
+/* ---- logging, state ----------------------------------------------------------------- */
+
+static void
+sg_host_log(sg_plugin_t *p, int level, const char *fmt, ...)
+{
+    char sub[80];
+    va_list ap;
+    snprintf(sub, sizeof(sub), "<%s>", p ? p->name : "?");
+    va_start(ap, fmt);
+    sg_logv(level, sub, fmt, ap);
+    va_end(ap);
+}
+
+static int
+sg_host_log_enabled(sg_plugin_t *p, int level)
+{
+    return sg_log_enabled(level);
+}
+
+static void
+sg_host_set_state(sg_plugin_t *p, const char *state)
+{
+    if (strcmp(p->status, state ? state : "") == 0) return;
+    snprintf(p->status, sizeof(p->status), "%s", state ? state : "");
+    sg_log(SG_LOG_INFO, "plugin", "%s: %s", p->name, p->status);
+}
+
+static const char *
+sg_host_name(sg_plugin_t *p)
+{
+    return p->name;
+}
+
+/* ---- config ----------------------------------------------------------------------------- */
+
+static const sg_conf_t *
+sg_host_conf(sg_plugin_t *p)
+{
+    return p->conf;
+}
+
+static void
+sg_host_conf_error(const sg_conf_t *c, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sg_conf_verror(c, key, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- memory ------------------------------------------------------------------------------ */
+
+typedef struct sg_mem_hdr_s {
+    sg_plugin_t *p;
+    size_t size;
+} sg_mem_hdr_t;
+
+#define SG_MEM_HDR ((sizeof(sg_mem_hdr_t) + 15) & ~(size_t)15)
+
+static void *
+sg_host_alloc(sg_plugin_t *p, size_t n)
+{
+    sg_mem_hdr_t *h;
+    if (n > SIZE_MAX - SG_MEM_HDR) return NULL;
+    h = calloc(1, SG_MEM_HDR + n);
+    if (h == NULL) return NULL;
+    h->p = p;
+    h->size = n;
+    p->mem_bytes += (int64_t)n;
+    p->mem_allocs++;
+    return (char *)h + SG_MEM_HDR;
+}
+
+static void
+sg_host_free(void *ptr)
+{
+    sg_mem_hdr_t *h;
+    if (ptr == NULL) return;
+    h = (sg_mem_hdr_t *)((char *)ptr - SG_MEM_HDR);
+    h->p->mem_bytes -= (int64_t)h->size;
+    h->p->mem_allocs--;
+    free(h);
+}
+
+static void *
+sg_host_realloc(void *ptr, size_t n)
+{
+    sg_mem_hdr_t *h, *nh;
+    if (ptr == NULL) return NULL; /* the owner is unknown: use alloc first */
+    if (n > SIZE_MAX - SG_MEM_HDR) return NULL;
+    h = (sg_mem_hdr_t *)((char *)ptr - SG_MEM_HDR);
+    nh = realloc(h, SG_MEM_HDR + n);
+    if (nh == NULL) return NULL;
+    nh->p->mem_bytes += (int64_t)n - (int64_t)nh->size;
+    nh->size = n;
+    return (char *)nh + SG_MEM_HDR;
+}
+
+static char *
+sg_host_strdup(sg_plugin_t *p, const char *s)
+{
+    size_t n;
+    char *d;
+    if (s == NULL) return NULL;
+    n = strlen(s) + 1;
+    d = sg_host_alloc(p, n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+/* ---- event loop, timers ------------------------------------------------------------------- */
+
+static struct event_base *
+sg_host_event_base(sg_plugin_t *p)
+{
+    return p->d->base;
+}
+
+static void
+sg_timer_unlink_free(sg_timer_t *t)
+{
+    sg_plugin_t *p = t->p;
+    if (t->prev) {
+        t->prev->next = t->next;
+    } else {
+        p->timers = t->next;
+    }
+    if (t->next) t->next->prev = t->prev;
+    event_free(t->ev);
+    free(t);
+}
+
+static void
+sg_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    sg_timer_t *t = arg;
+    t->firing = 1;
+    t->cb(t->arg);
+    t->firing = 0;
+    /* One-shot timers end after their callback; timer_stop() from inside
+     * a callback is honoured here. */
+    if (!t->repeat || t->stopped) sg_timer_unlink_free(t);
+}
+
+static sg_timer_t *
+sg_host_timer_start(sg_plugin_t *p, uint64_t ms, int repeat, sg_timer_pt cb, void *arg)
+{
+    sg_timer_t *t = calloc(1, sizeof(*t));
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    if (t == NULL) return NULL;
+    t->p = p;
+    t->cb = cb;
+    t->arg = arg;
+    t->repeat = repeat;
+    t->ev = event_new(p->d->base, -1, repeat ? EV_PERSIST : 0, sg_timer_cb, t);
+    if (t->ev == NULL || event_add(t->ev, &tv) != 0) {
+        if (t->ev) event_free(t->ev);
+        free(t);
+        return NULL;
+    }
+    t->next = p->timers;
+    if (p->timers) p->timers->prev = t;
+    p->timers = t;
+    return t;
+}
+
+static void
+sg_host_timer_stop(sg_timer_t *t)
+{
+    if (t == NULL) return;
+    if (t->firing) {
+        t->stopped = 1;
+        event_del(t->ev);
+        return;
+    }
+    sg_timer_unlink_free(t);
+}
+
+/* ---- storage ---------------------------------------------------------------------------------- */
+
+static const char *
+sg_host_state_dir(sg_plugin_t *p)
+{
+    if (p->state_dir == NULL) {
+        char *dir;
+        if (asprintf(&dir, "%s/%s", p->d->state_dir, p->name) < 0) return NULL;
+        if (sg_mkdir_p(dir, 0755) != 0) {
+            sg_log(SG_LOG_ERR, "plugin", "%s: cannot create %s: %s", p->name, dir, strerror(errno));
+            free(dir);
+            return NULL;
+        }
+        p->state_dir = dir;
+    }
+    return p->state_dir;
+}
+
+static int
+sg_host_kv_set(sg_plugin_t *p, const char *key, const void *val, size_t len)
+{
+    return sg_catalog_kv_set(p->d->catalog, p->name, key, val, len);
+}
+
+static int
+sg_host_kv_get(sg_plugin_t *p, const char *key, void **val, size_t *len)
+{
+    void *v = NULL;
+    size_t n = 0;
+    int rc = sg_catalog_kv_get(p->d->catalog, p->name, key, &v, &n);
+    *val = NULL;
+    if (len) *len = 0;
+    if (rc != SG_OK) return rc;
+    /* Hand it over as plugin memory so host->free() accepts it. */
+    *val = sg_host_alloc(p, n + 1);
+    if (*val == NULL) {
+        free(v);
+        return SG_ERROR;
+    }
+    memcpy(*val, v, n + 1);
+    if (len) *len = n;
+    free(v);
+    return SG_OK;
+}
+
+static int
+sg_host_kv_del(sg_plugin_t *p, const char *key)
+{
+    return sg_catalog_kv_del(p->d->catalog, p->name, key);
+}
+
+/* ---- catalog ------------------------------------------------------------------------------------ */
+
+static sg_txn_t *
+sg_host_catalog_begin(sg_plugin_t *p, unsigned flags)
+{
+    sg_txn_t *t;
+    if (!(p->prov.caps & (SG_CAP_CHANNELS | SG_CAP_EPG))) {
+        sg_log(SG_LOG_ALERT, "plugin", "%s writes the catalog without SG_CAP_CHANNELS/EPG", p->name);
+        return NULL;
+    }
+    t = sg_catalog_begin(p->d->catalog, p->name, flags);
+    if (t) sg_txn_set_owner(t, p);
+    return t;
+}
+
+static int
+sg_host_catalog_channel(sg_txn_t *t, const sg_channel_t *ch)
+{
+    sg_plugin_t *p = sg_txn_owner(t);
+    sg_channel_t copy = *ch;
+    /* A channel cannot offer what its plugin cannot serve. */
+    copy.caps &= p->prov.caps & (SG_CAP_LIVE | SG_CAP_CATCHUP);
+    return sg_txn_channel(t, &copy);
+}
+
+static int
+sg_host_catalog_programme(sg_txn_t *t, const sg_programme_t *pr)
+{
+    return sg_txn_programme(t, pr);
+}
+
+static void
+sg_host_commit_done(void *arg, int rc)
+{
+    sg_commit_t *c = arg;
+    for (sg_commit_t **pp = &sg_commits; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    if (c->p && c->done) c->done(c->arg, rc);
+    free(c);
+}
+
+static int
+sg_host_catalog_commit(sg_txn_t *t, sg_done_pt done, void *arg)
+{
+    sg_commit_t *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        sg_txn_abort(t);
+        return SG_ERROR;
+    }
+    c->p = sg_txn_owner(t);
+    c->done = done;
+    c->arg = arg;
+    c->next = sg_commits;
+    sg_commits = c;
+    if (sg_txn_commit(t, sg_host_commit_done, c) != SG_OK) {
+        sg_commits = c->next;
+        free(c);
+        return SG_ERROR;
+    }
+    return SG_OK;
+}
+
+static void
+sg_host_catalog_abort(sg_txn_t *t)
+{
+    sg_txn_abort(t);
+}
+
+/* ---- metrics ------------------------------------------------------------------------------------ */
+
+static sg_metric_t *
+sg_host_metric_new(sg_plugin_t *p, const sg_metric_spec_t *spec)
+{
+    return sg_metric_new(spec, p->metric_prefix, p->index);
+}
+
+/* ---- HTTP client -------------------------------------------------------------------------------- */
+
+static void
+sg_fetch_unlink(sg_fetch_t *f)
+{
+    sg_plugin_t *p = f->p;
+    if (f->prev) {
+        f->prev->next = f->next;
+    } else {
+        p->fetches = f->next;
+    }
+    if (f->next) f->next->prev = f->prev;
+}
+
+static void
+sg_host_fetch_done(const sg_fetch_resp_t *resp, void *arg)
+{
+    sg_fetch_t *f = arg;
+    sg_fetch_unlink(f);
+    f->done(resp, f->arg);
+    free(f);
+}
+
+static sg_fetch_t *
+sg_host_fetch(sg_plugin_t *p, const sg_fetch_req_t *req, sg_fetch_done_pt done, void *arg)
+{
+    sg_fetch_t *f = calloc(1, sizeof(*f));
+    if (f == NULL) return NULL;
+    f->p = p;
+    f->done = done;
+    f->arg = arg;
+    f->handle = sg_net_fetch(p->d->net, req, &p->cookies, sg_host_fetch_done, f);
+    if (f->handle == NULL) {
+        free(f);
+        return NULL;
+    }
+    f->next = p->fetches;
+    if (p->fetches) p->fetches->prev = f;
+    p->fetches = f;
+    return f;
+}
+
+static void
+sg_host_fetch_cancel(sg_fetch_t *f)
+{
+    if (f == NULL) return;
+    sg_fetch_unlink(f);
+    sg_net_cancel(f->p->d->net, f->handle);
+    free(f);
+}
+
+/* One HTTP client per process; a response does not know its plugin. */
+static sg_net_t *sg_host_net;
+
+void
+sg_host_set_net(sg_net_t *net)
+{
+    sg_host_net = net;
+}
+
+static const char *
+sg_host_fetch_header(const sg_fetch_resp_t *resp, const char *name)
+{
+    return sg_host_net ? sg_net_header(sg_host_net, resp, name) : NULL;
+}
+
+/* ---- status ----------------------------------------------------------------------------------------- */
+
+sg_status_t *
+sg_status_new(void)
+{
+    sg_status_t *st = calloc(1, sizeof(*st));
+    if (st == NULL) return NULL;
+    st->obj = json_object();
+    if (st->obj == NULL) {
+        free(st);
+        return NULL;
+    }
+    return st;
+}
+
+void *
+sg_status_take(sg_status_t *st)
+{
+    json_t *o = st->obj;
+    free(st);
+    return o;
+}
+
+static void
+sg_host_status_string(sg_status_t *st, const char *key, const char *value)
+{
+    json_object_set_new(st->obj, key, value ? json_string(value) : json_null());
+}
+
+static void
+sg_host_status_int(sg_status_t *st, const char *key, int64_t value)
+{
+    json_object_set_new(st->obj, key, json_integer(value));
+}
+
+/* ---- release ------------------------------------------------------------------------------------------ */
+
+void
+sg_host_release(sg_plugin_t *p)
+{
+    sg_sessions_close_plugin(p->d, p);
+    while (p->timers) sg_timer_unlink_free(p->timers);
+    while (p->fetches) sg_host_fetch_cancel(p->fetches);
+    for (sg_commit_t *c = sg_commits; c; c = c->next) {
+        if (c->p == p) c->p = NULL;
+    }
+    if (p->cookies) {
+        sg_net_share_free(p->d->net, p->cookies);
+        p->cookies = NULL;
+    }
+}
+
+const sg_host_t sg_host_table = {
+    .abi_major = SG_ABI_MAJOR,
+    .abi_minor = SG_ABI_MINOR,
+    .size = sizeof(sg_host_t),
+    .log = sg_host_log,
+    .log_enabled = sg_host_log_enabled,
+    .set_state = sg_host_set_state,
+    .name = sg_host_name,
+    .conf = sg_host_conf,
+    .conf_is_set = sg_conf_is_set,
+    .conf_bool = sg_conf_bool,
+    .conf_int = sg_conf_int,
+    .conf_float = sg_conf_float,
+    .conf_string = sg_conf_string,
+    .conf_count = sg_conf_count,
+    .conf_list_string = sg_conf_list_string,
+    .conf_group = sg_conf_group,
+    .conf_error = sg_host_conf_error,
+    .alloc = sg_host_alloc,
+    .realloc = sg_host_realloc,
+    .free = sg_host_free,
+    .strdup = sg_host_strdup,
+    .event_base = sg_host_event_base,
+    .timer_start = sg_host_timer_start,
+    .timer_stop = sg_host_timer_stop,
+    .state_dir = sg_host_state_dir,
+    .kv_set = sg_host_kv_set,
+    .kv_get = sg_host_kv_get,
+    .kv_del = sg_host_kv_del,
+    .catalog_begin = sg_host_catalog_begin,
+    .catalog_channel = sg_host_catalog_channel,
+    .catalog_programme = sg_host_catalog_programme,
+    .catalog_commit = sg_host_catalog_commit,
+    .catalog_abort = sg_host_catalog_abort,
+    .metric_new = sg_host_metric_new,
+    .metric_add = sg_metric_add,
+    .metric_set = sg_metric_set,
+    .metric_observe = sg_metric_observe,
+    .fetch = sg_host_fetch,
+    .fetch_cancel = sg_host_fetch_cancel,
+    .fetch_header = sg_host_fetch_header,
+    .session_ready = sg_session_ready,
+    .session_header = sg_session_header,
+    .session_write = sg_session_write,
+    .session_end = sg_session_end,
+    .session_fail = sg_session_fail,
+    .status_string = sg_host_status_string,
+    .status_int = sg_host_status_int,
+};

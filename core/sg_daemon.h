@@ -1,0 +1,39 @@
+/* The daemon: everything one running streamgate owns. Loop thread only. */
+#ifndef SG_DAEMON_H
+#define SG_DAEMON_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "admit/sg_admit.h"
+#include "conf/sg_conf.h"
+
+struct event_base;
+typedef struct sg_http_server_s sg_http_server_t;
+typedef struct sg_catalog_s sg_catalog_t;
+typedef struct sg_net_s sg_net_t;
+typedef struct sg_script_s sg_script_t;
+
+typedef struct sg_daemon_s {
+    struct event_base *base;
+    sg_conf_file_t conf;
+    const char *conf_path;
+    const char *state_dir;
+    char *plugin_dir;
+    char *module_dir;
+    sg_http_server_t *http;
+    sg_catalog_t *catalog;
+    sg_net_t *net;
+    sg_script_t *timers;
+    sg_plugin_t **plugins;
+    int nplugins;
+    sg_session_t *sessions;
+    int nsessions;
+    sg_admit_t admit;
+    time_t started;
+    uint64_t started_mono_ms;
+    char base_url[128];
+    int stopping;
+} sg_daemon_t;
+
+#endif

@@ -1,0 +1,418 @@
+/* The daemon's own HTTP routes: playlists, guide, status, metrics, reload. */
+#include "sg_routes.h"
+
+#include <dirent.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "catalog/sg_catalog.h"
+#include "http/sg_http.h"
+#include "metrics/sg_metrics.h"
+#include "net/sg_net.h"
+#include "plugin/sg_plugin.h"
+#include "sg_config.h"
+#include "stream/sg_session.h"
+#include "util/sg_log.h"
+#include "util/sg_util.h"
+
+/* ---- playlists -------------------------------------------------------------------- */
+
+static void
+sg_route_m3u(sg_http_req_t *r, void *arg)
+{
+    sg_daemon_t *d = arg;
+    struct evbuffer *b = evbuffer_new();
+    char base[512];
+
+    if (b == NULL) {
+        sg_http_error(r, 500, "out of memory");
+        return;
+    }
+    sg_http_base_url(r, base, sizeof(base));
+    sg_catalog_m3u(d->catalog, base, b);
+    sg_http_add_header(r, "Cache-Control", "no-cache");
+    sg_http_reply_buffer(r, 200, "audio/x-mpegurl; charset=utf-8", b);
+    evbuffer_free(b);
+}
+
+/* ---- guide --------------------------------------------------------------------------- */
+
+typedef struct sg_guide_req_s {
+    sg_daemon_t *d;
+    sg_http_req_t *r;
+    sg_guide_wait_t *wait;
+    int gz;      /* the .gz URL: always the compressed file       */
+} sg_guide_req_t;
+
+static void
+sg_guide_send(sg_http_req_t *r, sg_guide_t *g, int gz_url)
+{
+    const char *ae = sg_http_header(&r->head, "Accept-Encoding");
+    int gzip = gz_url || (ae && sg_http_has_token(ae, "gzip"));
+
+    sg_http_add_header(r, "Cache-Control", "no-cache");
+    if (gz_url) {
+        sg_http_reply_fd(r, g->gz_fd, g->gz_len, "application/gzip", g->etag_gz, g->generated);
+    } else if (gzip) {
+        /* The same document, compressed on the wire. */
+        sg_http_add_header(r, "Vary", "Accept-Encoding");
+        sg_http_add_header(r, "Content-Encoding", "gzip");
+        sg_http_reply_fd(r, g->gz_fd, g->gz_len, "application/xml; charset=utf-8", g->etag_gz,
+                         g->generated);
+    } else {
+        sg_http_add_header(r, "Vary", "Accept-Encoding");
+        sg_http_reply_fd(r, g->xml_fd, g->xml_len, "application/xml; charset=utf-8", g->etag,
+                         g->generated);
+    }
+}
+
+static void
+sg_guide_ready(sg_guide_t *g, void *arg)
+{
+    sg_guide_req_t *gr = arg;
+    if (gr->r) {
+        gr->r->on_close = NULL;
+        if (g) {
+            sg_guide_send(gr->r, g, gr->gz);
+        } else {
+            sg_http_add_header(gr->r, "Retry-After", "10");
+            sg_http_error(gr->r, 503, "the guide could not be rendered; see the log");
+        }
+    }
+    sg_guide_unref(g);
+    free(gr);
+}
+
+static void
+sg_guide_client_gone(sg_http_req_t *r, void *arg)
+{
+    sg_guide_req_t *gr = arg;
+    sg_catalog_guide_cancel(gr->d->catalog, gr->wait);
+    free(gr);
+}
+
+static void
+sg_route_guide_common(sg_http_req_t *r, sg_daemon_t *d, int gz)
+{
+    sg_guide_req_t *gr = calloc(1, sizeof(*gr));
+    char base[512];
+
+    if (gr == NULL) {
+        sg_http_error(r, 500, "out of memory");
+        return;
+    }
+    gr->d = d;
+    gr->r = r;
+    gr->gz = gz;
+    sg_http_base_url(r, base, sizeof(base));
+    gr->wait = sg_catalog_guide(d->catalog, base, sg_guide_ready, gr);
+    if (gr->wait) {
+        /* Rendering: answer when it is done, unless the client leaves. */
+        r->owner = gr;
+        r->on_close = sg_guide_client_gone;
+    }
+}
+
+static void
+sg_route_guide(sg_http_req_t *r, void *arg)
+{
+    sg_route_guide_common(r, arg, 0);
+}
+
+static void
+sg_route_guide_gz(sg_http_req_t *r, void *arg)
+{
+    sg_route_guide_common(r, arg, 1);
+}
+
+/* ---- status ------------------------------------------------------------------------------ */
+
+static json_t *
+sg_caps_json(uint32_t caps)
+{
+    static const char *const names[] = {"channels", "epg", "live", "catchup", "cloud", "routes", "jobs"};
+    json_t *a = json_array();
+    for (size_t i = 0; i < SG_ARRAY_SIZE(names); i++) {
+        if (caps & (1u << i)) json_array_append_new(a, json_string(names[i]));
+    }
+    return a;
+}
+
+static void
+sg_route_status(sg_http_req_t *r, void *arg)
+{
+    sg_daemon_t *d = arg;
+    json_t *root = json_object(), *plugins = json_array(), *cat = json_object();
+    int live = 0, catchup = 0;
+    char started[32];
+    struct tm tm;
+
+    gmtime_r(&d->started, &tm);
+    strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    json_object_set_new(root, "version", json_string(SG_VERSION));
+    json_object_set_new(root, "pid", json_integer(getpid()));
+    json_object_set_new(root, "started", json_string(started));
+    json_object_set_new(root, "uptime_s",
+                        json_integer((json_int_t)((sg_mono_ms() - d->started_mono_ms) / 1000)));
+    json_object_set_new(root, "listen", json_string(d->base_url));
+
+    for (int i = 0; i < d->nplugins; i++) {
+        sg_plugin_t *p = d->plugins[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "name", json_string(p->name));
+        json_object_set_new(o, "version", json_string(p->prov.version ? p->prov.version : ""));
+        json_object_set_new(o, "summary", json_string(p->prov.summary ? p->prov.summary : ""));
+        json_object_set_new(o, "file", json_string(p->file));
+        json_object_set_new(o, "state", json_string(sg_plugin_state_name(p)));
+        json_object_set_new(o, "status", json_string(p->status));
+        json_object_set_new(o, "caps", sg_caps_json(p->prov.caps));
+        json_object_set_new(o, "channels",
+                            json_integer((json_int_t)sg_catalog_nchannels_of(d->catalog, p->name)));
+        json_object_set_new(o, "sessions", json_integer(p->sessions));
+        json_object_set_new(o, "memory_bytes", json_integer(p->mem_bytes));
+        if (p->lstate == SG_PLUGIN_RUNNING && p->prov.status) {
+            sg_status_t *st = sg_status_new();
+            if (st) {
+                p->prov.status(p, p->state, st);
+                json_object_set_new(o, "details", sg_status_take(st));
+            }
+        }
+        json_array_append_new(plugins, o);
+    }
+    json_object_set_new(root, "plugins", plugins);
+
+    json_object_set_new(cat, "channels", json_integer((json_int_t)sg_catalog_nchannels(d->catalog)));
+    json_object_set_new(cat, "programmes", json_integer(sg_catalog_nprogrammes(d->catalog)));
+    json_object_set_new(cat, "version", json_integer((json_int_t)sg_catalog_version(d->catalog)));
+    json_object_set_new(cat, "pending_updates", json_integer(sg_catalog_busy(d->catalog)));
+    json_object_set_new(root, "catalog", cat);
+
+    for (sg_session_t *s = d->sessions; s; s = sg_session_next(s)) {
+        if (sg_session_kind(s) == SG_REQ_LIVE) {
+            live++;
+        } else {
+            catchup++;
+        }
+    }
+    json_object_set_new(root, "clients", json_pack("{s:i,s:i,s:i}", "live", live, "catchup",
+                                                   catchup, "total", live + catchup));
+    json_object_set_new(root, "connections", json_integer(sg_http_connections(d->http)));
+    json_object_set_new(root, "admission",
+                        json_pack("{s:i,s:i,s:I}", "max_clients", d->admit.max_clients, "clients",
+                                  d->admit.clients, "rejected", (json_int_t)d->admit.rejected));
+    json_object_set_new(root, "http_client", json_pack("{s:b,s:i}", "loaded", sg_net_loaded(d->net),
+                                                       "transfers", sg_net_running(d->net)));
+    sg_http_reply_json(r, 200, root);
+}
+
+/* ---- metrics --------------------------------------------------------------------------------- */
+
+static void
+sg_route_metrics(sg_http_req_t *r, void *arg)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (b == NULL) {
+        sg_http_error(r, 500, "out of memory");
+        return;
+    }
+    sg_metrics_render(b);
+    sg_http_add_header(r, "Cache-Control", "no-cache");
+    sg_http_reply_buffer(r, 200, "text/plain; version=0.0.4; charset=utf-8", b);
+    evbuffer_free(b);
+}
+
+static long long
+sg_count_fds(void)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    struct dirent *e;
+    long long n = 0;
+    if (dir == NULL) return -1;
+    while ((e = readdir(dir))) n += e->d_name[0] != '.';
+    closedir(dir);
+    return n - 1; /* the directory's own fd */
+}
+
+static long long
+sg_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long long size = 0, rss = 0;
+    if (f == NULL) return -1;
+    if (fscanf(f, "%lld %lld", &size, &rss) != 2) rss = -1;
+    fclose(f);
+    return rss < 0 ? -1 : rss * sysconf(_SC_PAGESIZE);
+}
+
+static sg_metric_t *sg_m_rss, *sg_m_fds, *sg_m_start, *sg_m_cpu, *sg_m_uptime, *sg_m_chans,
+    *sg_m_progs, *sg_m_plugins, *sg_m_pinfo, *sg_m_pmem, *sg_m_logs, *sg_m_build, *sg_m_maxfds;
+
+static void
+sg_collect(sg_metric_t *m, void *arg)
+{
+    sg_daemon_t *d = arg;
+    if (m == sg_m_rss) {
+        sg_metric_set(m, NULL, (double)sg_rss_bytes());
+    } else if (m == sg_m_fds) {
+        sg_metric_set(m, NULL, (double)sg_count_fds());
+    } else if (m == sg_m_maxfds) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0) sg_metric_set(m, NULL, (double)rl.rlim_cur);
+    } else if (m == sg_m_start) {
+        sg_metric_set(m, NULL, (double)d->started);
+    } else if (m == sg_m_cpu) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        sg_metric_clear(m);
+        sg_metric_add(m, NULL,
+                      (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+                          (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+    } else if (m == sg_m_uptime) {
+        sg_metric_set(m, NULL, (double)(sg_mono_ms() - d->started_mono_ms) / 1000.0);
+    } else if (m == sg_m_chans) {
+        sg_metric_clear(m);
+        for (int i = 0; i < d->nplugins; i++) {
+            sg_metric_set(m, (const char *const[]){d->plugins[i]->name, NULL},
+                          (double)sg_catalog_nchannels_of(d->catalog, d->plugins[i]->name));
+        }
+    } else if (m == sg_m_progs) {
+        sg_metric_set(m, NULL, (double)sg_catalog_nprogrammes(d->catalog));
+    } else if (m == sg_m_plugins) {
+        int n = 0;
+        for (int i = 0; i < d->nplugins; i++) n += d->plugins[i]->lstate == SG_PLUGIN_RUNNING;
+        sg_metric_set(m, NULL, n);
+    } else if (m == sg_m_pinfo) {
+        sg_metric_clear(m);
+        for (int i = 0; i < d->nplugins; i++) {
+            sg_plugin_t *p = d->plugins[i];
+            sg_metric_set(m,
+                          (const char *const[]){p->name, p->prov.version ? p->prov.version : "",
+                                                sg_plugin_state_name(p), NULL},
+                          1);
+        }
+    } else if (m == sg_m_pmem) {
+        for (int i = 0; i < d->nplugins; i++) {
+            sg_metric_set(m, (const char *const[]){d->plugins[i]->name, NULL},
+                          (double)d->plugins[i]->mem_bytes);
+        }
+    } else if (m == sg_m_logs) {
+        sg_metric_clear(m);
+        for (int l = 0; l < SG_LOG_LEVELS; l++) {
+            sg_metric_add(m, (const char *const[]){sg_log_level_name(l), NULL},
+                          (double)sg_log_count(l));
+        }
+    }
+}
+
+static sg_metric_t *
+sg_core_metric(sg_daemon_t *d, sg_metric_type_e type, const char *name, const char *help,
+               const char *const *labels)
+{
+    sg_metric_t *m = sg_metric_new(
+        &(sg_metric_spec_t){.type = type, .name = name, .help = help, .labels = labels}, "", 0);
+    sg_metric_set_collect(m, sg_collect, d);
+    return m;
+}
+
+static void
+sg_metrics_setup(sg_daemon_t *d)
+{
+    static const char *const plugin[] = {"plugin", NULL};
+    static const char *const pinfo[] = {"plugin", "version", "state", NULL};
+    static const char *const level[] = {"level", NULL};
+    static const char *const version[] = {"version", NULL};
+
+    sg_m_rss = sg_core_metric(d, SG_METRIC_GAUGE, "process_resident_memory_bytes",
+                              "Resident memory size in bytes", NULL);
+    sg_m_fds = sg_core_metric(d, SG_METRIC_GAUGE, "process_open_fds", "Open file descriptors", NULL);
+    sg_m_maxfds = sg_core_metric(d, SG_METRIC_GAUGE, "process_max_fds",
+                                 "Maximum number of open file descriptors", NULL);
+    sg_m_start = sg_core_metric(d, SG_METRIC_GAUGE, "process_start_time_seconds",
+                                "Start time of the process since the Unix epoch in seconds", NULL);
+    sg_m_cpu = sg_core_metric(d, SG_METRIC_COUNTER, "process_cpu_seconds_total",
+                              "Total user and system CPU time spent in seconds", NULL);
+    sg_m_uptime = sg_core_metric(d, SG_METRIC_GAUGE, "streamgate_uptime_seconds",
+                                 "Seconds since streamgate started", NULL);
+    sg_m_build = sg_core_metric(d, SG_METRIC_GAUGE, "streamgate_build_info",
+                                "streamgate version (always 1)", version);
+    sg_metric_set_collect(sg_m_build, NULL, NULL);
+    sg_metric_set(sg_m_build, (const char *const[]){SG_VERSION, NULL}, 1);
+    sg_m_chans = sg_core_metric(d, SG_METRIC_GAUGE, "streamgate_catalog_channels",
+                                "Channels in the catalog, by plugin", plugin);
+    sg_m_progs = sg_core_metric(d, SG_METRIC_GAUGE, "streamgate_catalog_programmes",
+                                "EPG programmes in the catalog", NULL);
+    sg_m_plugins = sg_core_metric(d, SG_METRIC_GAUGE, "streamgate_plugins_loaded",
+                                  "Plugins loaded and running", NULL);
+    sg_m_pinfo = sg_core_metric(d, SG_METRIC_GAUGE, "streamgate_plugin_info",
+                                "Loaded plugins with version and state (always 1)", pinfo);
+    sg_m_pmem = sg_core_metric(d, SG_METRIC_GAUGE, "streamgate_plugin_memory_bytes",
+                               "Bytes allocated by each plugin through the host", plugin);
+    sg_m_logs = sg_core_metric(d, SG_METRIC_COUNTER, "streamgate_log_messages_total",
+                               "Log lines by level", level);
+}
+
+/* ---- reload, index -------------------------------------------------------------------------- */
+
+static void
+sg_route_reload(sg_http_req_t *r, void *arg)
+{
+    sg_daemon_t *d = arg;
+    sg_log(SG_LOG_NOTICE, "core", "reload requested by %s", r->client);
+    sg_daemon_reload(d);
+    sg_http_reply_json(r, 200, json_pack("{s:s}", "status", "reloaded"));
+}
+
+static void
+sg_route_api_unknown(sg_http_req_t *r, void *arg)
+{
+    sg_http_error(r, 404, "no such API endpoint: %s", r->path);
+}
+
+static void
+sg_route_index(sg_http_req_t *r, void *arg)
+{
+    char base[512], u[6][600];
+    sg_http_base_url(r, base, sizeof(base));
+    snprintf(u[0], sizeof(u[0]), "%s/channels.m3u", base);
+    snprintf(u[1], sizeof(u[1]), "%s/guide.xml", base);
+    snprintf(u[2], sizeof(u[2]), "%s/guide.xml.gz", base);
+    snprintf(u[3], sizeof(u[3]), "%s/api/status", base);
+    snprintf(u[4], sizeof(u[4]), "%s/metrics", base);
+    snprintf(u[5], sizeof(u[5]), "%s/{channel}/mpegts", base);
+    sg_http_reply_json(r, 200,
+                       json_pack("{s:s,s:{s:s,s:s,s:s,s:s,s:s,s:s}}", "streamgate", SG_VERSION,
+                                 "urls", "playlist", u[0], "guide", u[1], "guide_gz", u[2],
+                                 "status", u[3], "metrics", u[4], "live", u[5]));
+}
+
+int
+sg_routes_setup(sg_daemon_t *d)
+{
+    static const char *const m3u[] = {"/channels.m3u", "/canales.m3u", "/MovistarTV.m3u",
+                                       "/playlist.m3u"};
+    sg_http_server_t *h = d->http;
+    int rc = 0;
+
+    for (size_t i = 0; i < SG_ARRAY_SIZE(m3u); i++) {
+        rc |= sg_http_route(h, m3u[i], SG_ROUTE_GET, "m3u", sg_route_m3u, d);
+    }
+    rc |= sg_http_route(h, "/guide.xml", SG_ROUTE_GET, "guide", sg_route_guide, d);
+    rc |= sg_http_route(h, "/guia.xml", SG_ROUTE_GET, "guide", sg_route_guide, d);
+    rc |= sg_http_route(h, "/guide.xml.gz", SG_ROUTE_GET, "guide", sg_route_guide_gz, d);
+    rc |= sg_http_route(h, "/guia.xml.gz", SG_ROUTE_GET, "guide", sg_route_guide_gz, d);
+    rc |= sg_http_route(h, "/api/status", SG_ROUTE_GET, "status", sg_route_status, d);
+    rc |= sg_http_route(h, "/api/reload", SG_ROUTE_POST | SG_ROUTE_ADMIN, "reload", sg_route_reload, d);
+    /* Everything else under /api belongs to the API, never to a channel. */
+    rc |= sg_http_route(h, "/api", SG_ROUTE_GET | SG_ROUTE_POST | SG_ROUTE_DELETE | SG_ROUTE_PREFIX,
+                        "api", sg_route_api_unknown, d);
+    rc |= sg_http_route(h, "/metrics", SG_ROUTE_GET, "metrics", sg_route_metrics, d);
+    rc |= sg_http_route(h, "/", SG_ROUTE_GET, "index", sg_route_index, d);
+    sg_http_fallback(h, sg_channel_handler, d);
+    sg_metrics_setup(d);
+    return rc ? -1 : 0;
+}

@@ -1,0 +1,442 @@
+#include "sg_session.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "catalog/sg_catalog.h"
+#include "http/sg_timespec.h"
+#include "metrics/sg_metrics.h"
+#include "plugin/sg_plugin.h"
+#include "util/sg_log.h"
+#include "util/sg_util.h"
+
+#define SG_SESSION_HIGH (1u << 20)  /* backlog: tell the plugin to wait   */
+#define SG_SESSION_HARD (8u << 20)  /* backlog: the client is too slow    */
+
+struct sg_session_s {
+    sg_session_t *prev, *next;
+    sg_daemon_t *d;
+    sg_plugin_t *p;
+    sg_http_req_t *req;    /* NULL once the client is gone              */
+    sg_stream_req_t sreq;
+    char *query;
+    char chan[80];         /* catalog id (logs)                         */
+    char provider_id[80];
+    char client[64];
+    int opened;            /* close() is owed                           */
+    int ending;            /* finaliser scheduled                       */
+    int waiting;           /* write returned SG_AGAIN: resume() owed    */
+    struct event *fin_ev;
+    uint64_t t0_us, bytes;
+    int first;
+    void *state;
+};
+
+static sg_metric_t *sg_m_clients, *sg_m_sessions, *sg_m_bytes, *sg_m_ttfb;
+
+static const char *
+sg_kind_name(int kind)
+{
+    return kind == SG_REQ_LIVE ? "live" : "catchup";
+}
+
+static void
+sg_sessions_collect(sg_metric_t *m, void *arg)
+{
+    sg_daemon_t *d = arg;
+    int live = 0, catchup = 0;
+    for (sg_session_t *s = d->sessions; s; s = s->next) {
+        if (s->sreq.kind == SG_REQ_LIVE) {
+            live++;
+        } else {
+            catchup++;
+        }
+    }
+    sg_metric_set(m, (const char *const[]){"live", NULL}, live);
+    sg_metric_set(m, (const char *const[]){"catchup", NULL}, catchup);
+}
+
+void
+sg_sessions_init(sg_daemon_t *d)
+{
+    static const char *const kind[] = {"kind", NULL};
+    static const char *const kr[] = {"kind", "result", NULL};
+    static const double b[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+    sg_m_clients = sg_metric_new(&(sg_metric_spec_t){.type = SG_METRIC_GAUGE,
+                                                     .name = "stream_clients",
+                                                     .help = "Stream clients connected, by kind",
+                                                     .labels = kind},
+                                 "streamgate_", 0);
+    sg_metric_set_collect(sg_m_clients, sg_sessions_collect, d);
+    sg_m_sessions = sg_metric_new(
+        &(sg_metric_spec_t){.type = SG_METRIC_COUNTER, .name = "stream_sessions_total",
+                            .help = "Stream sessions by kind and how they were answered",
+                            .labels = kr},
+        "streamgate_", 0);
+    sg_m_bytes = sg_metric_new(&(sg_metric_spec_t){.type = SG_METRIC_COUNTER,
+                                                   .name = "stream_bytes_total",
+                                                   .help = "Stream bytes queued to clients",
+                                                   .labels = kind},
+                               "streamgate_", 0);
+    sg_m_ttfb = sg_metric_new(
+        &(sg_metric_spec_t){.type = SG_METRIC_HISTOGRAM, .name = "stream_first_byte_seconds",
+                            .help = "Request to first stream byte, by kind",
+                            .labels = kind, .buckets = b, .nbuckets = SG_ARRAY_SIZE(b)},
+        "streamgate_", 0);
+}
+
+static void
+sg_session_count(const sg_session_t *s, const char *result)
+{
+    sg_metric_add(sg_m_sessions, (const char *const[]){sg_kind_name(s->sreq.kind), result, NULL}, 1);
+}
+
+/* ---- lifetime ------------------------------------------------------------------ */
+
+/* The one place a session ends: the plugin's close(), the admission slot and
+ * the memory go together. */
+static void
+sg_session_finalize(sg_session_t *s)
+{
+    sg_daemon_t *d = s->d;
+
+    if (s->req) {
+        /* Still attached (shutdown, plugin teardown): cut the response. */
+        sg_http_req_t *r = s->req;
+        s->req = NULL;
+        r->on_close = NULL;
+        r->on_drain = NULL;
+        if (r->state == 0) {
+            sg_http_error(r, 503, "shutting down");
+        } else {
+            sg_http_abort(r);
+        }
+    }
+    if (s->opened && s->p->prov.close) {
+        s->opened = 0;
+        s->p->prov.close(s, s->p->state, s->state);
+    }
+    sg_admit_release(&d->admit);
+    if (s->prev) {
+        s->prev->next = s->next;
+    } else {
+        d->sessions = s->next;
+    }
+    if (s->next) s->next->prev = s->prev;
+    d->nsessions--;
+    s->p->sessions--;
+    sg_log(SG_LOG_INFO, "stream", "%s %s %s: ended after %.1f s, %llu bytes", s->client,
+           sg_kind_name(s->sreq.kind), s->chan, (double)(sg_mono_us() - s->t0_us) / 1e6,
+           (unsigned long long)s->bytes);
+    if (s->fin_ev) event_free(s->fin_ev);
+    free(s->query);
+    free(s);
+}
+
+static void
+sg_session_fin_cb(evutil_socket_t fd, short what, void *arg)
+{
+    sg_session_finalize(arg);
+}
+
+/* Finalise on the next loop turn: the caller (often the plugin itself) may
+ * still be on the stack. */
+static void
+sg_session_schedule_end(sg_session_t *s)
+{
+    if (s->ending) return;
+    s->ending = 1;
+    event_active(s->fin_ev, EV_TIMEOUT, 0);
+}
+
+static void
+sg_session_client_gone(sg_http_req_t *r, void *arg)
+{
+    sg_session_t *s = arg;
+    s->req = NULL; /* r is being freed */
+    sg_session_schedule_end(s);
+}
+
+static void
+sg_session_drained(sg_http_req_t *r, void *arg)
+{
+    sg_session_t *s = arg;
+    if (!s->waiting || s->ending) return;
+    s->waiting = 0;
+    sg_http_stream_watermark(r, 0);
+    if (s->p->prov.resume) s->p->prov.resume(s, s->p->state, s->state);
+}
+
+/* ---- host calls ------------------------------------------------------------------ */
+
+void
+sg_session_ready(sg_session_t *s, const char *ctype, int64_t length)
+{
+    if (s->ending || s->req == NULL || s->req->state != 0) return;
+    sg_http_stream_start(s->req, 200, ctype ? ctype : "video/mp2t", length);
+    if (s->sreq.head) {
+        /* HEAD: the headers were the whole answer. */
+        s->req->on_close = NULL;
+        s->req = NULL;
+        sg_session_schedule_end(s);
+    }
+}
+
+void
+sg_session_header(sg_session_t *s, const char *name, const char *value)
+{
+    if (s->req && s->req->state == 0) sg_http_add_header(s->req, name, "%s", value);
+}
+
+int
+sg_session_write(sg_session_t *s, const void *data, size_t len)
+{
+    size_t backlog;
+
+    if (s->ending || s->req == NULL) return SG_ERROR;
+    if (s->req->state == 0) sg_session_ready(s, NULL, -1);
+    if (s->req == NULL) return SG_ERROR; /* a HEAD request ended there */
+    if (!s->first) {
+        s->first = 1;
+        sg_metric_observe(sg_m_ttfb, (const char *const[]){sg_kind_name(s->sreq.kind), NULL},
+                          (double)(sg_mono_us() - s->t0_us) / 1e6);
+    }
+    backlog = sg_http_stream_write(s->req, data, len);
+    s->bytes += len;
+    sg_metric_add(sg_m_bytes, (const char *const[]){sg_kind_name(s->sreq.kind), NULL}, (double)len);
+    if (backlog > SG_SESSION_HARD) {
+        sg_log(SG_LOG_INFO, "stream", "%s %s: client too slow (%zu bytes queued), dropped",
+               s->client, s->chan, backlog);
+        sg_session_count(s, "slow_client");
+        sg_http_abort(s->req);
+        s->req = NULL;
+        sg_session_schedule_end(s);
+        return SG_ERROR;
+    }
+    if (backlog > SG_SESSION_HIGH) {
+        if (!s->waiting) {
+            s->waiting = 1;
+            sg_http_stream_watermark(s->req, SG_SESSION_HIGH / 2);
+        }
+        return SG_AGAIN;
+    }
+    return SG_OK;
+}
+
+void
+sg_session_end(sg_session_t *s)
+{
+    if (s->ending) return;
+    if (s->req) {
+        if (s->req->state == 0) sg_session_ready(s, NULL, 0);
+        if (s->req) {
+            s->req->on_close = NULL;
+            sg_http_stream_end(s->req);
+            s->req = NULL;
+        }
+    }
+    sg_session_schedule_end(s);
+}
+
+void
+sg_session_fail(sg_session_t *s, int status, const char *reason)
+{
+    if (s->ending) return;
+    if (status < 400 || status > 599) status = 502;
+    if (s->req) {
+        sg_http_req_t *r = s->req;
+        s->req = NULL;
+        r->on_close = NULL;
+        r->on_drain = NULL;
+        if (r->state == 0) {
+            if (status == 503) sg_http_add_header(r, "Retry-After", "10");
+            sg_http_error(r, status, "%s", reason ? reason : "upstream failed");
+        } else {
+            sg_http_abort(r);
+        }
+    }
+    sg_log(SG_LOG_INFO, "stream", "%s %s %s: %d %s", s->client, sg_kind_name(s->sreq.kind),
+           s->chan, status, reason ? reason : "");
+    sg_session_count(s, status == 404 ? "not_found" : status == 503 ? "busy" : "failed");
+    sg_session_schedule_end(s);
+}
+
+/* ---- the channel route ------------------------------------------------------------- */
+
+static void
+sg_iso_time(int64_t t, char *buf, size_t n)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    gmtime_r(&tt, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void
+sg_channel_handler(sg_http_req_t *r, void *arg)
+{
+    sg_daemon_t *d = arg;
+    const char *path = r->path + 1, *slash = strchr(path, '/'), *why = NULL, *tail;
+    char id[80];
+    const sg_chan_t *ch;
+    sg_timespec_t ts;
+    sg_plugin_t *p;
+    sg_session_t *s;
+    uint32_t need;
+    int rc;
+    int64_t now = (int64_t)time(NULL);
+
+    if (slash == NULL || (size_t)(slash - path) >= sizeof(id) || slash == path) {
+        sg_http_error(r, 404, "no such resource");
+        return;
+    }
+    memcpy(id, path, (size_t)(slash - path));
+    id[slash - path] = '\0';
+    tail = slash + 1;
+    ch = sg_catalog_channel(d->catalog, id);
+    if (ch == NULL) {
+        r->route = "channel_unknown";
+        sg_http_error(r, 404, "unknown channel \"%s\"", id);
+        return;
+    }
+    rc = sg_timespec_parse(tail, r->query, now, &ts, &why);
+    if (rc == 404) {
+        sg_http_error(r, 404, "no such resource under channel \"%s\"", id);
+        return;
+    }
+    if (rc != 0) {
+        sg_http_error(r, 400, "%s", why);
+        return;
+    }
+    r->route = ts.kind == SG_REQ_LIVE ? "stream_live" : "stream_catchup";
+    p = sg_plugin_find(d, ch->plugin);
+    if (p == NULL || p->lstate != SG_PLUGIN_RUNNING) {
+        sg_http_add_header(r, "Retry-After", "30");
+        sg_http_error(r, 503, "plugin %s is not running", ch->plugin);
+        return;
+    }
+    need = ts.kind == SG_REQ_LIVE ? SG_CAP_LIVE : SG_CAP_CATCHUP;
+    if (!(p->prov.caps & need) || p->prov.open == NULL) {
+        sg_http_error(r, 404, "plugin %s offers no %s", p->name,
+                      ts.kind == SG_REQ_LIVE ? "live streams" : "catchup");
+        return;
+    }
+    if (!(ch->caps & need)) {
+        sg_http_error(r, 404, "channel \"%s\" has no %s", id,
+                      ts.kind == SG_REQ_LIVE ? "live stream" : "catchup");
+        return;
+    }
+    if (ts.kind == SG_REQ_CATCHUP) {
+        int64_t oldest = now - (int64_t)ch->catchup_days * 86400;
+        if (ch->catchup_days <= 0) {
+            sg_http_error(r, 404, "channel \"%s\" has no catchup", id);
+            return;
+        }
+        if (ts.start < oldest) {
+            char from[32];
+            sg_iso_time(oldest, from, sizeof(from));
+            sg_http_error(r, 404, "channel \"%s\" keeps %d days of archive (from %s)", id,
+                          ch->catchup_days, from);
+            return;
+        }
+    }
+    if (sg_admit_acquire(&d->admit, &why) != 0) {
+        sg_http_add_header(r, "Retry-After", "5");
+        sg_http_error(r, 503, "%s", why);
+        return;
+    }
+    /* The slot is released by sg_session_finalize from here on. */
+    s = calloc(1, sizeof(*s) + (p->prov.session_size ? p->prov.session_size : 1));
+    if (s) s->fin_ev = event_new(d->base, -1, 0, sg_session_fin_cb, s);
+    if (s == NULL || s->fin_ev == NULL || (s->query = strdup(r->query)) == NULL) {
+        if (s && s->fin_ev) event_free(s->fin_ev);
+        free(s);
+        sg_admit_release(&d->admit);
+        sg_http_error(r, 500, "out of memory");
+        return;
+    }
+    s->state = (char *)s + sizeof(*s);
+    s->d = d;
+    s->p = p;
+    s->req = r;
+    s->t0_us = r->t0_us;
+    snprintf(s->chan, sizeof(s->chan), "%s", id);
+    snprintf(s->provider_id, sizeof(s->provider_id), "%s", ch->provider_id);
+    snprintf(s->client, sizeof(s->client), "%s", r->client);
+    s->sreq.kind = ts.kind;
+    s->sreq.format = ts.format;
+    s->sreq.channel = s->provider_id;
+    s->sreq.start = ts.start;
+    s->sreq.duration = ts.duration;
+    s->sreq.query = s->query;
+    s->sreq.client = s->client;
+    s->sreq.head = r->is_head;
+    s->next = d->sessions;
+    if (d->sessions) d->sessions->prev = s;
+    d->sessions = s;
+    d->nsessions++;
+    p->sessions++;
+    r->owner = s;
+    r->on_close = sg_session_client_gone;
+    r->on_drain = sg_session_drained;
+
+    if (ts.kind == SG_REQ_CATCHUP) {
+        char at[32];
+        sg_iso_time(ts.start, at, sizeof(at));
+        sg_log(SG_LOG_INFO, "stream", "%s catchup %s from %s for %llds (%s)", s->client, id, at,
+               (long long)ts.duration, ts.word);
+    } else {
+        sg_log(SG_LOG_INFO, "stream", "%s live %s", s->client, id);
+    }
+
+    rc = p->prov.open(s, p->state, s->state, &s->sreq);
+    switch (rc) {
+    case SG_OK:
+    case SG_AGAIN:
+        s->opened = 1;
+        sg_session_count(s, "ok");
+        /* HEAD: nothing more will come; answer with the headers now. */
+        if (rc == SG_OK && s->sreq.head && s->req) sg_session_ready(s, NULL, -1);
+        break;
+    case SG_DECLINED:
+        sg_session_fail(s, 404, "not available");
+        break;
+    case SG_BUSY:
+        sg_session_fail(s, 503, "the provider is busy");
+        break;
+    default:
+        sg_session_fail(s, 502, "the provider failed");
+        break;
+    }
+}
+
+sg_session_t *
+sg_session_next(sg_session_t *s)
+{
+    return s->next;
+}
+
+int
+sg_session_kind(const sg_session_t *s)
+{
+    return s->sreq.kind;
+}
+
+void
+sg_sessions_close_plugin(sg_daemon_t *d, sg_plugin_t *p)
+{
+    sg_session_t *s = d->sessions, *next;
+    for (; s; s = next) {
+        next = s->next;
+        if (s->p == p) sg_session_finalize(s);
+    }
+}
+
+void
+sg_sessions_close_all(sg_daemon_t *d)
+{
+    while (d->sessions) sg_session_finalize(d->sessions);
+}

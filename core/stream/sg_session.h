@@ -1,0 +1,32 @@
+/*
+ * Stream sessions: one per client stream request routed to a plugin. The
+ * core allocates the plugin's per-session state (session_size bytes), holds
+ * the admission slot, and guarantees the plugin's close() runs exactly once
+ * after a successful (or pending) open(), whatever ends the session: the
+ * client, the plugin, an error or shutdown.
+ */
+#ifndef SG_SESSION_H
+#define SG_SESSION_H
+
+#include "http/sg_http.h"
+#include "sg_daemon.h"
+
+/* The fallback route: /{channel}/{time form or live name}. */
+void sg_channel_handler(sg_http_req_t *r, void *arg);
+void sg_sessions_init(sg_daemon_t *d);
+/* End every session (shutdown): close() runs now, synchronously. */
+void sg_sessions_close_all(sg_daemon_t *d);
+void sg_sessions_close_plugin(sg_daemon_t *d, sg_plugin_t *p);
+
+/* Iteration for status pages. */
+sg_session_t *sg_session_next(sg_session_t *s);
+int sg_session_kind(const sg_session_t *s);
+
+/* Host calls. */
+void sg_session_ready(sg_session_t *s, const char *ctype, int64_t length);
+void sg_session_header(sg_session_t *s, const char *name, const char *value);
+int sg_session_write(sg_session_t *s, const void *data, size_t len);
+void sg_session_end(sg_session_t *s);
+void sg_session_fail(sg_session_t *s, int status, const char *reason);
+
+#endif
