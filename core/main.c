@@ -166,11 +166,13 @@ sg_print_errors(const sg_conf_errors_t *errs)
 /* ---- running -------------------------------------------------------------------------- */
 
 void
-sg_daemon_reload(sg_daemon_t *d)
+sg_daemon_reload(sg_daemon_t *d, const char *why)
 {
+    /* The log first, so everything the reload says lands in the new file. */
     if (sg_log_reopen() != 0) {
         sg_log(SG_LOG_ERR, "core", "cannot reopen the log file: %s", strerror(errno));
     }
+    sg_log(SG_LOG_NOTICE, "core", "%s: log reopened, reloading timer rules and plugins", why);
     sg_timers_load(d, NULL);
     sg_plugins_reload(d);
 }
@@ -180,8 +182,7 @@ sg_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
     sg_daemon_t *d = arg;
     if (sig == SIGHUP) {
-        sg_log(SG_LOG_NOTICE, "core", "SIGHUP: reloading");
-        sg_daemon_reload(d);
+        sg_daemon_reload(d, "SIGHUP");
         return;
     }
     if (!d->stopping) {

@@ -100,6 +100,7 @@ static void
 sg_route_guide_common(sg_http_req_t *r, sg_daemon_t *d, int gz)
 {
     sg_guide_req_t *gr = calloc(1, sizeof(*gr));
+    sg_guide_wait_t *wait;
     char base[512];
 
     if (gr == NULL) {
@@ -110,9 +111,11 @@ sg_route_guide_common(sg_http_req_t *r, sg_daemon_t *d, int gz)
     gr->r = r;
     gr->gz = gz;
     sg_http_base_url(r, base, sizeof(base));
-    gr->wait = sg_catalog_guide(d->catalog, base, sg_guide_ready, gr);
-    if (gr->wait) {
+    /* NULL: the callback already ran (and freed gr). */
+    wait = sg_catalog_guide(d->catalog, base, sg_guide_ready, gr);
+    if (wait) {
         /* Rendering: answer when it is done, unless the client leaves. */
+        gr->wait = wait;
         r->owner = gr;
         r->on_close = sg_guide_client_gone;
     }
@@ -362,8 +365,9 @@ static void
 sg_route_reload(sg_http_req_t *r, void *arg)
 {
     sg_daemon_t *d = arg;
-    sg_log(SG_LOG_NOTICE, "core", "reload requested by %s", r->client);
-    sg_daemon_reload(d);
+    char why[96];
+    snprintf(why, sizeof(why), "POST /api/reload from %s", r->client);
+    sg_daemon_reload(d, why);
     sg_http_reply_json(r, 200, json_pack("{s:s}", "status", "reloaded"));
 }
 

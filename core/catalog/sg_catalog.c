@@ -200,6 +200,38 @@ sg_hash_str(const char *s)
     return h;
 }
 
+/* The default XMLTV id when a plugin gives none: "<id>.<plugin>", shaped
+ * like the ids XMLTV recommends ([-A-Za-z0-9]+ labels joined by dots), so
+ * the guide passes tv_validate_file as well as the DTD. */
+static char *
+sg_default_tvg_id(const char *id, const char *plugin)
+{
+    size_t n = strlen(id) + strlen(plugin) + 2, o = 0;
+    char *out = malloc(n);
+    const char *parts[2] = {id, plugin};
+
+    if (out == NULL) return NULL;
+    for (int k = 0; k < 2; k++) {
+        int label = 0; /* characters in the current label */
+        if (k == 1 && o > 0) out[o++] = '.';
+        for (const char *p = parts[k]; *p; p++) {
+            char c = *p;
+            if (c == '.') {
+                if (label == 0) continue; /* no empty labels */
+                out[o++] = '.';
+                label = 0;
+                continue;
+            }
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) c = '-';
+            out[o++] = c;
+            label++;
+        }
+        if (o > 0 && out[o - 1] == '.') o--;
+    }
+    out[o] = '\0';
+    return out;
+}
+
 static void
 sg_chan_clear(sg_chan_t *ch)
 {
@@ -252,7 +284,9 @@ sg_catalog_load_channels(sg_catalog_t *c)
         ch->plugin = sg_col_dup(st, 1);
         ch->provider_id = sg_col_dup(st, 2);
         ch->tvg_id = sg_col_dup(st, 3);
-        if (ch->tvg_id == NULL) ch->tvg_id = sg_col_dup(st, 0);
+        if (ch->tvg_id == NULL && ch->provider_id && ch->plugin) {
+            ch->tvg_id = sg_default_tvg_id(ch->provider_id, ch->plugin);
+        }
         ch->name = sg_col_dup(st, 4);
         ch->number = sqlite3_column_int(st, 5);
         ch->logo = sg_col_dup(st, 6);
@@ -542,6 +576,11 @@ sg_txn_channel(sg_txn_t *t, const sg_channel_t *ch)
     *d = *ch;
     d->id = sg_txn_str(t, ch->id);
     d->tvg_id = sg_txn_str(t, ch->tvg_id);
+    if (d->tvg_id == NULL || d->tvg_id[0] == '\0') {
+        char *def = sg_default_tvg_id(d->id, t->plugin);
+        d->tvg_id = sg_arena_strdup(&t->arena, def);
+        free(def);
+    }
     d->name = sg_txn_str(t, ch->name);
     d->logo = sg_txn_str(t, ch->logo);
     d->groups = sg_txn_str(t, ch->groups);
@@ -854,6 +893,21 @@ sg_catalog_apply_retention(sg_catalog_t *c, sqlite3 *db)
     return rc;
 }
 
+/* A generation number never used before, across restarts: channels whose
+ * generation a REPLACE transaction did not set were not re-published. */
+static sqlite3_int64
+sg_catalog_next_gen(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    sqlite3_int64 gen = 1;
+    if (sqlite3_prepare_v2(db, "SELECT coalesce(max(gen), 0) + 1 FROM channels", -1, &st, NULL) ==
+        SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW) gen = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    return gen;
+}
+
 /* Worker thread. */
 static void
 sg_catalog_apply(void *arg)
@@ -864,7 +918,7 @@ sg_catalog_apply(void *arg)
 
     t->rc = SG_ERROR;
     if (sg_db_exec(db, "BEGIN IMMEDIATE", "catalog transaction") != 0) return;
-    if (sg_catalog_apply_channels(t, db, (sqlite3_int64)(c->applied + 1)) != 0 ||
+    if (sg_catalog_apply_channels(t, db, sg_catalog_next_gen(db)) != 0 ||
         sg_catalog_apply_programmes(t, db) != 0 || sg_catalog_apply_retention(c, db) != 0) {
         sg_log(SG_LOG_ERR, "catalog", "plugin %s: catalog update failed, nothing changed: %s",
                t->plugin, sqlite3_errmsg(db));

@@ -375,11 +375,13 @@ sg_conf_validate(config_setting_t *s, const sg_conf_key_t *keys, const sg_conf_k
     for (int i = 0; i < c->nkeys + c->nextra; i++) {
         const sg_conf_key_t *k = i < c->nkeys ? &keys[i] : &extra[i - c->nkeys];
         config_setting_t *m = s ? config_setting_get_member(s, k->name) : NULL;
+        /* A wrong-typed value was reported above; it reads as absent. */
+        int usable = m != NULL && sg_conf_type_ok(k->type, config_setting_type(m));
         if (m == NULL && (k->flags & SG_CONF_REQUIRED)) {
             sg_conf_report(c, NULL, k->name, "required key is missing");
         }
         /* Absent groups still get a node, so accessors return defaults. */
-        if (m == NULL && k->type == SG_CONF_STRING_LIST && k->def && k->def[0]) {
+        if (!usable && k->type == SG_CONF_STRING_LIST && k->def && k->def[0]) {
             const char *p = k->def;
             for (;;) {
                 const char *comma = strchr(p, ',');
@@ -394,7 +396,7 @@ sg_conf_validate(config_setting_t *s, const sg_conf_key_t *keys, const sg_conf_k
                 p = comma + 1;
             }
         }
-        if (m == NULL && k->type == SG_CONF_GROUP) {
+        if (!usable && k->type == SG_CONF_GROUP) {
             sg_conf_join(sub, sizeof(sub), c->path, k->name);
             sg_conf_kids_push(&c->kids[i], sg_conf_validate(NULL, k->sub, NULL, sub, s ? s : parent,
                                                             errs));

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,7 +28,9 @@
 #define SG_HTTP_MAX_PIPELINED (64u << 10) /* unread input while handling     */
 #define SG_HTTP_SEND_TIMEOUT 60           /* s without write progress        */
 
-enum { SG_CONN_HEAD, SG_CONN_BODY, SG_CONN_HANDLING, SG_CONN_CLOSING };
+enum { SG_CONN_HEAD, SG_CONN_BODY, SG_CONN_HANDLING, SG_CONN_CLOSING, SG_CONN_LINGER };
+
+#define SG_HTTP_LINGER 2 /* s to keep draining input after a final answer */
 enum { SG_REQ_NEW, SG_REQ_SENT, SG_REQ_STREAMING, SG_REQ_DONE };
 
 typedef struct sg_route_s {
@@ -337,7 +340,7 @@ sg_conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
     sg_http_conn_t *c = arg;
     struct evbuffer *in = bufferevent_get_input(c->bev);
 
-    if (c->state == SG_CONN_CLOSING) {
+    if (c->state == SG_CONN_CLOSING || c->state == SG_CONN_LINGER) {
         sg_conn_close(c);
         return;
     }
@@ -360,6 +363,11 @@ static void
 sg_conn_read_cb(struct bufferevent *bev, void *arg)
 {
     sg_http_conn_t *c = arg;
+    if (c->state == SG_CONN_LINGER) {
+        struct evbuffer *in = bufferevent_get_input(bev);
+        evbuffer_drain(in, evbuffer_get_length(in));
+        return;
+    }
     if (c->state == SG_CONN_HANDLING) {
         /* Pipelined requests wait; a flood is not buffered without bound. */
         if (evbuffer_get_length(bufferevent_get_input(bev)) > SG_HTTP_MAX_PIPELINED) {
@@ -491,7 +499,14 @@ sg_http_listen(sg_http_server_t *s, const char *addr, char *bound, size_t boundl
     s->listeners = nl;
     s->listeners[s->nlisteners++] = l;
     if (bound) {
+        /* A wildcard address is reported as loopback: a URL to connect to. */
         char a[80];
+        if (ss.ss_family == AF_INET && ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_ANY)) {
+            ((struct sockaddr_in *)&ss)->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        } else if (ss.ss_family == AF_INET6 &&
+                   IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr)) {
+            ((struct sockaddr_in6 *)&ss)->sin6_addr = in6addr_loopback;
+        }
         sg_addr_str((struct sockaddr *)&ss, a, sizeof(a), 1);
         snprintf(bound, boundlen, "http://%s", a);
     }
@@ -777,7 +792,21 @@ sg_req_finish(sg_http_req_t *r)
     c->req = NULL;
     sg_req_free(r);
     if (!keep) {
-        sg_conn_close(c);
+        if (c->peer_eof) {
+            sg_conn_close(c);
+            return;
+        }
+        /* Lingering close: the client may still be sending (an oversized
+         * head, an unread body). Closing now would reset the connection and
+         * destroy the answer in flight, so stop writing, drain what comes,
+         * and close at EOF or after a short while. */
+        c->state = SG_CONN_LINGER;
+        shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+        evbuffer_drain(bufferevent_get_input(c->bev),
+                       evbuffer_get_length(bufferevent_get_input(c->bev)));
+        bufferevent_disable(c->bev, EV_WRITE);
+        bufferevent_enable(c->bev, EV_READ);
+        sg_conn_set_timer(c, SG_HTTP_LINGER);
         return;
     }
     c->state = SG_CONN_HEAD;

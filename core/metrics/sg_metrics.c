@@ -34,6 +34,9 @@ struct sg_metric_s {
 
 static sg_metric_t *sg_metrics_head, *sg_metrics_tail;
 
+static struct sg_metric_child_s *sg_metric_child(sg_metric_t *m, const char *const *values,
+                                                 int create);
+
 static int
 sg_metric_valid_name(const char *s, int label)
 {
@@ -127,6 +130,9 @@ sg_metric_new(const sg_metric_spec_t *spec, const char *prefix, int owner)
         }
         m->nbounds = spec->nbuckets;
     }
+    /* A metric without labels exists from the start, at zero (as the
+     * Prometheus client libraries do), so rate() has a first sample. */
+    if (m->nlabels == 0 && sg_metric_child(m, NULL, 1) == NULL) goto fail;
     if (sg_metrics_tail) {
         sg_metrics_tail->next = m;
     } else {
@@ -265,7 +271,10 @@ sg_metric_remove(sg_metric_t *m, const char *const *values)
     uint32_t h;
 
     if (m == NULL) return;
-    if (values == NULL) values = none;
+    if (values == NULL) {
+        if (m->nlabels > 0) return; /* none[] has one element: no child matches */
+        values = none;
+    }
     h = sg_metric_hash(m, values);
     for (pp = &m->table[h & (m->tsize - 1)]; (c = *pp); pp = &c->next) {
         if (c->hash == h && sg_metric_same(m, c, values)) {

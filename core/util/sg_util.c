@@ -196,6 +196,10 @@ sg_mkdir_p(const char *path, mode_t mode)
         errno = ENAMETOOLONG;
         return -1;
     }
+    if (len == 0) { /* the loop below would start past the terminator */
+        errno = ENOENT;
+        return -1;
+    }
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/') continue;
         *p = '\0';

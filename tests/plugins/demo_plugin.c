@@ -14,7 +14,8 @@
  * many seconds of media time.
  *
  * Query knobs for error paths: ?fail=404|503|502 (fails in open), ?async=1
- * (open returns SG_AGAIN and answers 100 ms later), ?stall=1 (never sends).
+ * (open returns SG_AGAIN and answers 100 ms later), ?stall=1 (never sends),
+ * ?nopause=1 (ignores SG_AGAIN, like a live source that cannot wait).
  *
  * Built twice: as "demo" (live + catchup) and, with -DSG_TEST_NO_CATCHUP, as
  * "demo_live" (live only), to prove routing refuses catchup there.
@@ -62,7 +63,7 @@ typedef struct tp_session_s {
     sg_timer_t *timer;
     size_t pos;
     unsigned long long sent, limit;
-    int paused, stall, closed;
+    int paused, stall, closed, nopause;
     unsigned char cc;
 } tp_session_t;
 
@@ -97,6 +98,8 @@ static const sg_conf_key_t tp_keys[] = {
     {.name = "tags", .type = SG_CONF_STRING_LIST, .def = "a,b"},
     {.name = "mode", .type = SG_CONF_STRING, .def = "normal", .choices = tp_modes},
     {.name = "check_fail", .type = SG_CONF_BOOL, .def = "false"},
+    {.name = "publish", .type = SG_CONF_BOOL, .def = "true",
+     .help = "publish channels and EPG at start (false: rely on the stored catalog)"},
     {.name = "options", .type = SG_CONF_GROUP, .sub = tp_options_keys},
     {NULL},
 };
@@ -343,8 +346,12 @@ tp_init(sg_plugin_t *p, void *state, const sg_host_t *host)
         st->fetch = host->fetch(p, &req, tp_fetched, st);
         if (st->fetch == NULL) host->log(p, SG_LOG_WARN, "could not start the fetch");
     }
-    host->set_state(p, "publishing");
-    tp_publish(st);
+    if (host->conf_bool(c, "publish")) {
+        host->set_state(p, "publishing");
+        tp_publish(st);
+    } else {
+        host->set_state(p, "ready (not publishing)");
+    }
     return SG_OK;
 }
 
@@ -400,8 +407,17 @@ tp_push(void *arg)
     tp_state_t *st = ss->st;
     unsigned long long quota = (unsigned long long)((double)st->kbps * 1000 / 8 * TICK_MS / 1000 *
                                                     st->speed);
-    unsigned char nullpkt[TS];
+    static unsigned char nulls[256 * TS];
 
+    if (nulls[0] != 0x47) {
+        for (size_t i = 0; i < sizeof(nulls); i += TS) {
+            memset(nulls + i, 0xff, TS);
+            nulls[i] = 0x47;
+            nulls[i + 1] = 0x1f;
+            nulls[i + 2] = 0xff;
+            nulls[i + 3] = 0x10;
+        }
+    }
     if (ss->paused || ss->stall) return;
     quota -= quota % TS;
     if (quota < TS) quota = TS;
@@ -421,23 +437,18 @@ tp_push(void *arg)
             data = st->mbuf + ss->pos;
             ss->pos = (ss->pos + n) % st->mlen;
         } else {
-            memset(nullpkt, 0xff, TS);
-            nullpkt[0] = 0x47;
-            nullpkt[1] = 0x1f;
-            nullpkt[2] = 0xff;
-            nullpkt[3] = 0x10;
-            data = nullpkt;
-            n = TS;
+            data = nulls;
+            n = quota < sizeof(nulls) ? (size_t)quota : sizeof(nulls);
         }
         if (ss->limit && ss->sent + n > ss->limit) n = (size_t)(ss->limit - ss->sent);
         rc = st->host->session_write(ss->s, data, n);
         ss->sent += n;
         quota -= n < quota ? n : quota;
-        if (rc == SG_AGAIN) {
+        if (rc == SG_AGAIN && !ss->nopause) {
             ss->paused = 1; /* resume() restarts us */
             return;
         }
-        if (rc != SG_OK) return;
+        if (rc == SG_ERROR) return;
     }
 }
 
@@ -489,10 +500,12 @@ tp_open(sg_session_t *s, void *state, void *sstate, const sg_stream_req_t *req)
         return SG_DECLINED;
     }
     if (req->duration > 0) {
-        ss->limit = TS + (unsigned long long)req->duration * (unsigned long long)st->kbps * 1000 / 8;
+        /* the duration's bytes in whole packets, after the marker */
+        ss->limit = (unsigned long long)req->duration * (unsigned long long)st->kbps * 1000 / 8;
         ss->limit -= ss->limit % TS;
     }
     ss->stall = strstr(req->query, "stall=1") != NULL;
+    ss->nopause = strstr(req->query, "nopause=1") != NULL; /* a source that cannot wait */
     if (strstr(req->query, "async=1")) {
         ss->timer = st->host->timer_start(st->p, 100, 0, tp_async_ready, ss);
         return SG_AGAIN;

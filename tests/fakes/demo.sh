@@ -1,0 +1,50 @@
+#!/bin/sh
+# `make demo`: run streamgate against the simulated upstreams and print the
+# URLs to open in VLC, mpv, Kodi or TiviMate.
+set -eu
+BUILD=${1:-build}
+cd "$(dirname "$0")/../.."
+mkdir -p var/demo
+if [ ! -s var/demo/media.ts ]; then
+    echo "generating demo media (20 s of MPEG-2 video and two MP2 audio tracks)..."
+    ffmpeg -loglevel error -y \
+        -f lavfi -i testsrc=size=720x576:rate=25 \
+        -f lavfi -i sine=frequency=440:sample_rate=48000 \
+        -f lavfi -i sine=frequency=880:sample_rate=48000 \
+        -t 20 -map 0:v -map 1:a -map 2:a \
+        -c:v mpeg2video -b:v 1M -maxrate 1M -bufsize 1M -g 25 -pix_fmt yuv420p \
+        -c:a mp2 -b:a 128k -metadata:s:a:0 language=spa -metadata:s:a:1 language=eng \
+        -mpegts_service_id 1001 -metadata service_name=Demo -muxrate 1600k \
+        -f mpegts var/demo/media.ts
+fi
+rm -f var/demo/ready
+"./$BUILD/streamgate" -c etc/demo.conf --ready-file var/demo/ready &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null; wait $pid' INT TERM
+i=0
+while [ ! -s var/demo/ready ]; do
+    i=$((i + 1))
+    if [ $i -gt 100 ] || ! kill -0 $pid 2>/dev/null; then
+        echo "streamgate did not start (see the messages above)" >&2
+        exit 1
+    fi
+    sleep 0.1
+done
+base=$(cat var/demo/ready)
+ip=$(hostname -I 2>/dev/null | cut -d' ' -f1)
+port=${base##*:}
+cat <<MSG
+
+  streamgate demo is running (Ctrl-C stops it).
+
+  Playlist (open in VLC, mpv, Kodi IPTV Simple, TiviMate):
+      $base/channels.m3u
+  ${ip:+    http://$ip:$port/channels.m3u
+}  Guide:    $base/guide.xml
+  Live:     $base/demo1/mpegts
+  Catchup:  $base/demo1/timeshift_abs-$(( $(date +%s) - 3600 )).ts   (one hour ago)
+  Status:   $base/api/status
+  Metrics:  $base/metrics
+
+MSG
+wait $pid
