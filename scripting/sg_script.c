@@ -42,7 +42,12 @@ sg_script_hook(lua_State *L, lua_Debug *ar)
     (void)ar;
     lua_getallocf(L, (void **)&s);
     s->budget -= 1000;
-    if (s->budget <= 0) luaL_error(L, "instruction budget exhausted (runaway script?)");
+    if (s->budget <= 0) {
+        /* From now on every instruction fails, so a script that catches the
+         * error with pcall() and carries on is stopped at its next step. */
+        lua_sethook(L, sg_script_hook, LUA_MASKCOUNT, 1);
+        luaL_error(L, "instruction budget exhausted (runaway script?)");
+    }
 }
 
 static int
@@ -141,8 +146,13 @@ sg_script_free(sg_script_t *s)
 int
 sg_script_has_function(sg_script_t *s, const char *name)
 {
-    int t = lua_getglobal(s->L, name);
-    lua_pop(s->L, 1);
+    int t;
+    /* A raw lookup: a script's metatable on _G cannot run (or throw) here,
+     * outside any protected call. */
+    lua_rawgeti(s->L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
+    lua_pushstring(s->L, name);
+    t = lua_rawget(s->L, -2);
+    lua_pop(s->L, 2);
     return t == LUA_TFUNCTION;
 }
 

@@ -29,31 +29,31 @@ static const sg_conf_key_t sg_server_keys[] = {
     {.name = "keepalive_timeout", .type = SG_CONF_INT, .def = "15", .min = 0, .max = 3600,
      .help = "seconds an idle keep-alive connection stays open; 0 disables keep-alive"},
     {.name = "max_connections", .type = SG_CONF_INT, .def = "10000", .min = 16, .max = 1000000},
-    {NULL},
+    {.name = NULL},
 };
 
 static const sg_conf_key_t sg_admission_keys[] = {
     {.name = "max_clients", .type = SG_CONF_INT, .def = "0", .min = 0, .max = 1000000,
      .help = "concurrent stream clients; 0: unlimited"},
-    {NULL},
+    {.name = NULL},
 };
 
 static const sg_conf_key_t sg_recordings_keys[] = {
     {.name = "dir", .type = SG_CONF_STRING, .flags = SG_CONF_DIR, .def = "",
      .help = "recordings folder; empty: <state_dir>/recordings"},
-    {NULL},
+    {.name = NULL},
 };
 
 static const sg_conf_key_t sg_timers_keys[] = {
     {.name = "script", .type = SG_CONF_STRING, .flags = SG_CONF_FILE, .def = "",
      .help = "Lua timer rules; empty: no timers"},
-    {NULL},
+    {.name = NULL},
 };
 
 static const sg_conf_key_t sg_catalog_keys[] = {
     {.name = "retention_days", .type = SG_CONF_INT, .def = "8", .min = 1, .max = 3660,
      .help = "days of past programmes kept"},
-    {NULL},
+    {.name = NULL},
 };
 
 const sg_conf_key_t sg_conf_root_keys[] = {
@@ -66,7 +66,7 @@ const sg_conf_key_t sg_conf_root_keys[] = {
      .help = "where <name>.so plugins are; empty: the build tree or " SG_PLUGIN_DIR},
     /* Elements are validated by the plugin loader against each plugin's keys. */
     {.name = "plugins", .type = SG_CONF_GROUP_LIST, .sub = NULL},
-    {NULL},
+    {.name = NULL},
 };
 
 const sg_conf_key_t sg_conf_plugin_entry_keys[] = {
@@ -74,5 +74,5 @@ const sg_conf_key_t sg_conf_plugin_entry_keys[] = {
      .help = "the plugin to load: <plugin_dir>/<name>.so"},
     {.name = "path", .type = SG_CONF_STRING, .def = "",
      .help = "load the plugin from this file instead"},
-    {NULL},
+    {.name = NULL},
 };

@@ -8,9 +8,15 @@
 ssize_t
 sg_http_head_end(const char *buf, size_t len)
 {
-    const char *nl = memchr(buf, '\n', len < SG_HTTP_MAX_LINE ? len : SG_HTTP_MAX_LINE);
+    /* Empty lines before a request are ignored (RFC 9112 2.2), as the
+     * parser does: the head starts at the first non-empty line. */
+    size_t skip = 0;
+    const char *nl;
 
-    if (nl == NULL) return len >= SG_HTTP_MAX_LINE ? -414 : 0;
+    while (skip < len && skip < SG_HTTP_MAX_LINE && (buf[skip] == '\r' || buf[skip] == '\n')) skip++;
+    if (skip == len) return 0;
+    nl = memchr(buf + skip, '\n', len - skip < SG_HTTP_MAX_LINE ? len - skip : SG_HTTP_MAX_LINE);
+    if (nl == NULL) return len - skip >= SG_HTTP_MAX_LINE ? -414 : 0;
     /* The head ends at the first empty line ("\r\n\r\n" or bare "\n\n"). */
     for (size_t i = (size_t)(nl - buf); i < len && i < SG_HTTP_MAX_HEAD; i++) {
         if (buf[i] != '\n') continue;

@@ -62,6 +62,7 @@ sg_is_safe_id(const char *s)
 {
     size_t n = 0;
     if (s == NULL || *s == '\0') return 0;
+    if (strspn(s, ".") == strlen(s)) return 0; /* ".", "..": path segments, not ids */
     for (; *s; s++, n++) {
         unsigned char c = (unsigned char)*s;
         if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||

@@ -43,8 +43,6 @@ int sg_edit_distance(const char *a, const char *b);
 /* mkdir -p; 0 or -1 with errno. */
 int sg_mkdir_p(const char *path, mode_t mode);
 
-#endif
-
 /* Is s valid UTF-8 without characters XML 1.0 forbids (C0 controls other
  * than tab, LF, CR)? */
 int sg_utf8_is_clean(const char *s);
@@ -56,3 +54,5 @@ size_t sg_utf8_clean(char *dst, const char *src);
  * 0, or -1 when malformed. */
 struct sockaddr_storage;
 int sg_parse_hostport(const char *s, struct sockaddr_storage *ss, unsigned *len);
+
+#endif

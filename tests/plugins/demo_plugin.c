@@ -78,12 +78,12 @@ static const sg_conf_key_t tp_channel_keys[] = {
     {.name = "groups", .type = SG_CONF_STRING},
     {.name = "catchup_days", .type = SG_CONF_INT, .def = "7", .min = 0, .max = 30},
     {.name = "live", .type = SG_CONF_BOOL, .def = "true"},
-    {NULL},
+    {.name = NULL},
 };
 
 static const sg_conf_key_t tp_options_keys[] = {
     {.name = "verbose", .type = SG_CONF_BOOL, .def = "false"},
-    {NULL},
+    {.name = NULL},
 };
 
 static const sg_conf_key_t tp_keys[] = {
@@ -101,7 +101,7 @@ static const sg_conf_key_t tp_keys[] = {
     {.name = "publish", .type = SG_CONF_BOOL, .def = "true",
      .help = "publish channels and EPG at start (false: rely on the stored catalog)"},
     {.name = "options", .type = SG_CONF_GROUP, .sub = tp_options_keys},
-    {NULL},
+    {.name = NULL},
 };
 
 /* ---- config check ------------------------------------------------------------ */
