@@ -64,7 +64,8 @@ test-fuzz: $(FUZZ)/build.ninja
 	meson test -C $(FUZZ) --suite fuzz --print-errorlogs --num-processes 2
 
 bench: build
-	@echo "benchmarks arrive with the live relay (bench/live); sgbench is in $(BUILD)/bench/sgbench"
+	@.ci/apt-ensure $(DEMO_DEPS) curl nginx-light wrk
+	bench/foundation.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN) $(FUZZ)

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <limits.h>
+#include <malloc.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,11 @@ struct sg_catalog_s {
 
     /* worker-thread counter: commits applied */
     uint64_t applied;
+
+    /* playlist cache */
+    char *m3u, *m3u_base;
+    size_t m3u_len;
+    uint64_t m3u_version;
 
     /* guide */
     sg_guide_t *guide;
@@ -495,6 +501,8 @@ sg_catalog_close(sg_catalog_t *c)
         free(c->reserved);
     }
     free(c->last_base);
+    free(c->m3u);
+    free(c->m3u_base);
     free(c->path);
     free(c->dir);
     free(c);
@@ -893,6 +901,16 @@ sg_catalog_apply_retention(sg_catalog_t *c, sqlite3 *db)
     return rc;
 }
 
+/* After a big write or render: give SQLite's page cache and the freed heap
+ * back to the system, so a daemon that ingested a week of EPG an hour ago
+ * does not sit on that memory until the next ingest. */
+static void
+sg_catalog_trim(sqlite3 *db)
+{
+    sqlite3_db_release_memory(db);
+    malloc_trim(0);
+}
+
 /* A generation number never used before, across restarts: channels whose
  * generation a REPLACE transaction did not set were not re-published. */
 static sqlite3_int64
@@ -931,6 +949,7 @@ sg_catalog_apply(void *arg)
     }
     t->seq = ++c->applied;
     t->rc = SG_OK;
+    sg_catalog_trim(db);
 }
 
 static void sg_catalog_render_start(sg_catalog_t *c, const char *base);
@@ -1004,6 +1023,7 @@ sg_catalog_render_work(void *arg)
     sg_render_t *r = arg;
     r->g->version = r->c->applied;
     r->rc = sg_xmltv_render(r->c->wdb, r->base, r->c->dir, r->g);
+    sg_catalog_trim(r->c->wdb);
 }
 
 static void
@@ -1197,58 +1217,87 @@ sg_catalog_kv_del(sg_catalog_t *c, const char *plugin, const char *key)
 
 /* ---- M3U ------------------------------------------------------------------------------------ */
 
-/* Attribute values cannot carry quotes or line breaks in M3U. */
+/* Attribute values cannot carry quotes or line breaks in M3U: a quote
+ * becomes an apostrophe, a line break a space. Copied in runs. */
 static void
-sg_m3u_attr(struct evbuffer *out, const char *name, const char *v)
+sg_m3u_text(struct evbuffer *out, const char *v, int attr)
 {
-    evbuffer_add_printf(out, " %s=\"", name);
-    for (const char *p = v; *p; p++) {
-        char ch = *p;
-        if (ch == '"') ch = '\'';
-        else if (ch == '\n' || ch == '\r') ch = ' ';
-        evbuffer_add(out, &ch, 1);
+    const char *run = v, *p;
+    for (p = v; *p; p++) {
+        const char *rep = NULL;
+        if (*p == '\n' || *p == '\r') rep = " ";
+        else if (attr && *p == '"') rep = "'";
+        if (rep) {
+            evbuffer_add(out, run, (size_t)(p - run));
+            evbuffer_add(out, rep, 1);
+            run = p + 1;
+        }
     }
+    evbuffer_add(out, run, (size_t)(p - run));
+}
+
+static void
+sg_m3u_attr(struct evbuffer *out, const char *name, const char *base, const char *v)
+{
+    if (v == NULL || *v == '\0') return;
+    evbuffer_add_printf(out, " %s=\"%s", name, base && v[0] == '/' ? base : "");
+    sg_m3u_text(out, v, 1);
     evbuffer_add(out, "\"", 1);
 }
 
 static void
-sg_m3u_url_attr(struct evbuffer *out, const char *name, const char *base, const char *v)
-{
-    char buf[2048];
-    if (v == NULL || *v == '\0') return;
-    snprintf(buf, sizeof(buf), "%s%s", v[0] == '/' ? base : "", v);
-    sg_m3u_attr(out, name, buf);
-}
-
-void
-sg_catalog_m3u(sg_catalog_t *c, const char *base, struct evbuffer *out)
+sg_m3u_render(sg_catalog_t *c, const char *base, struct evbuffer *out)
 {
     evbuffer_add_printf(out, "#EXTM3U url-tvg=\"%s/guide.xml.gz\" x-tvg-url=\"%s/guide.xml.gz\"\n",
                         base, base);
     for (size_t i = 0; i < c->nchans; i++) {
         const sg_chan_t *ch = &c->chans[i];
-        char num[16];
-
         evbuffer_add(out, "#EXTINF:-1", 10);
-        sg_m3u_attr(out, "tvg-id", ch->tvg_id);
-        sg_m3u_attr(out, "tvg-name", ch->name);
-        sg_m3u_url_attr(out, "tvg-logo", base, ch->logo);
+        sg_m3u_attr(out, "tvg-id", NULL, ch->tvg_id);
+        sg_m3u_attr(out, "tvg-name", NULL, ch->name);
+        sg_m3u_attr(out, "tvg-logo", base, ch->logo);
         if (ch->number > 0) {
-            snprintf(num, sizeof(num), "%d", ch->number);
-            sg_m3u_attr(out, "tvg-chno", num);
-            sg_m3u_attr(out, "ch-number", num);
+            evbuffer_add_printf(out, " tvg-chno=\"%d\" ch-number=\"%d\"", ch->number, ch->number);
         }
-        if (ch->groups && ch->groups[0]) sg_m3u_attr(out, "group-title", ch->groups);
+        sg_m3u_attr(out, "group-title", NULL, ch->groups);
         if ((ch->caps & SG_CAP_CATCHUP) && ch->catchup_days > 0) {
-            snprintf(num, sizeof(num), "%d", ch->catchup_days);
-            sg_m3u_attr(out, "catchup", "flussonic-ts");
-            sg_m3u_attr(out, "catchup-days", num);
+            evbuffer_add_printf(out, " catchup=\"flussonic-ts\" catchup-days=\"%d\"",
+                                ch->catchup_days);
         }
         evbuffer_add(out, ",", 1);
-        for (const char *p = ch->name; *p; p++) {
-            char chr = (*p == '\n' || *p == '\r') ? ' ' : *p;
-            evbuffer_add(out, &chr, 1);
-        }
+        sg_m3u_text(out, ch->name, 0);
         evbuffer_add_printf(out, "\n%s/%s/mpegts\n", base, ch->id);
     }
+}
+
+void
+sg_catalog_m3u(sg_catalog_t *c, const char *base, struct evbuffer *out)
+{
+    /* Rendered once per catalog version and base URL. */
+    if (c->m3u == NULL || c->m3u_version != c->version || strcmp(c->m3u_base, base) != 0) {
+        struct evbuffer *b = evbuffer_new();
+        size_t n;
+        char *text, *nb;
+        if (b == NULL) return;
+        sg_m3u_render(c, base, b);
+        n = evbuffer_get_length(b);
+        text = malloc(n + 1);
+        nb = strdup(base);
+        if (text == NULL || nb == NULL) {
+            free(text);
+            free(nb);
+            evbuffer_add_buffer(out, b); /* serve it uncached */
+            evbuffer_free(b);
+            return;
+        }
+        evbuffer_remove(b, text, n);
+        evbuffer_free(b);
+        free(c->m3u);
+        free(c->m3u_base);
+        c->m3u = text;
+        c->m3u_len = n;
+        c->m3u_base = nb;
+        c->m3u_version = c->version;
+    }
+    evbuffer_add(out, c->m3u, c->m3u_len);
 }
