@@ -40,7 +40,7 @@ static const sg_conf_key_t sg_admission_keys[] = {
 
 static const sg_conf_key_t sg_recordings_keys[] = {
     {.name = "dir", .type = SG_CONF_STRING, .flags = SG_CONF_DIR, .def = "",
-     .help = "recordings folder; empty: <state_dir>/recordings"},
+     .help = "recordings folder, created when missing; empty: none"},
     {.name = NULL},
 };
 

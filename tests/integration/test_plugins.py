@@ -61,6 +61,10 @@ def test_http_client_is_loaded_only_when_used(daemon, upstream):
     # redirect followed, body and status delivered, stored through the kv store
     assert p["details"]["fetched"] == "200 hello from upstream "
     assert daemon.status()["http_client"]["loaded"] is True
+    # the second fetch was cancelled: its callback never ran
+    assert p["details"]["fetches_cancelled"] == 1
+    wait_for(lambda: daemon.status()["http_client"]["transfers"] == 0, what="transfers done")
+    assert details(daemon)["details"]["fetches_done"] == 1
     daemon.wait_log(r"<demo>: fetched %s/hello: status 200, 20 bytes, type text/plain; charset=utf-8"
                     % upstream)
     # the cookie from the redirect reached the second request; our User-Agent
@@ -84,6 +88,7 @@ def test_status_memory_and_state(daemon):
     assert demo["caps"] == ["channels", "epg", "live", "catchup"]
     assert demo["channels"] == 2 and demo["memory_bytes"] > 0
     assert demo["details"]["commits"] == 1 and demo["details"]["name"] == "demo"
+    assert demo["details"]["tags"] == "a,b"  # a STRING_LIST default
     mov = details(daemon, "movistar")
     assert mov["state"] == "running" and mov["status"] == "not implemented yet" and mov["caps"] == []
 

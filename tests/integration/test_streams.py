@@ -110,6 +110,17 @@ def test_bounded_archive_has_exact_length(sg):
     assert all(body[i] == 0x47 for i in range(0, len(body), TS))
 
 
+def test_plugin_headers_reach_the_client(sg):
+    s = socket.create_connection((sg.host, sg.port), timeout=5)
+    s.sendall(b"GET /1/mpegts HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += s.recv(4096)
+    s.close()
+    assert b"\r\nX-Test-Plugin: demo\r\n" in head
+    assert b"\r\nConnection: close\r\n" in head and b"Content-Length" not in head
+
+
 def test_async_open(sg):
     status, f = marker(sg, "/1/mpegts?async=1")
     assert status == 200 and f["channel"] == "async"

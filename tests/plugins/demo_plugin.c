@@ -54,6 +54,8 @@ typedef struct tp_state_s {
     long long boots;
     int reloads;
     int commits;
+    int fetches_done, fetches_cancelled;
+    char tags[64];
     char fetched[64];
 } tp_state_t;
 
@@ -246,6 +248,7 @@ tp_fetched(const sg_fetch_resp_t *resp, void *arg)
     tp_state_t *st = arg;
     const char *ct = st->host->fetch_header(resp, "Content-Type");
     st->fetch = NULL;
+    st->fetches_done++;
     snprintf(st->fetched, sizeof(st->fetched), "%d %.*s", resp->status,
              (int)(resp->len < 40 ? resp->len : 40), resp->body);
     for (char *c = st->fetched; *c; c++) {
@@ -290,10 +293,11 @@ tp_init(sg_plugin_t *p, void *state, const sg_host_t *host)
     st->speed = host->conf_float(c, "speed");
     st->media = host->strdup(p, host->conf_string(c, "media"));
     if (tp_load_media(st) != SG_OK) return SG_ERROR;
-    if (host->log_enabled(p, SG_LOG_DEBUG)) {
-        for (int i = 0; i < host->conf_count(c, "tags"); i++) {
-            host->log(p, SG_LOG_DEBUG, "tag %s", host->conf_list_string(c, "tags", i));
-        }
+    for (int i = 0; i < host->conf_count(c, "tags"); i++) {
+        const char *tag = host->conf_list_string(c, "tags", i);
+        size_t used = strlen(st->tags);
+        snprintf(st->tags + used, sizeof(st->tags) - used, "%s%s", used ? "," : "", tag);
+        if (host->log_enabled(p, SG_LOG_DEBUG)) host->log(p, SG_LOG_DEBUG, "tag %s", tag);
     }
     if (host->conf_bool(host->conf_group(c, "options", 0), "verbose")) {
         host->log(p, SG_LOG_INFO, "verbose; tags set: %s",
@@ -343,8 +347,15 @@ tp_init(sg_plugin_t *p, void *state, const sg_host_t *host)
     if (host->conf_string(c, "fetch_url")[0]) {
         sg_fetch_req_t req = {.url = host->conf_string(c, "fetch_url"), .follow_redirects = 1,
                               .cookies = 1, .timeout_ms = 5000};
+        sg_fetch_t *dropped;
         st->fetch = host->fetch(p, &req, tp_fetched, st);
         if (st->fetch == NULL) host->log(p, SG_LOG_WARN, "could not start the fetch");
+        /* A second one, cancelled at once: its callback must never run. */
+        dropped = host->fetch(p, &req, tp_fetched, st);
+        if (dropped) {
+            host->fetch_cancel(dropped);
+            st->fetches_cancelled++;
+        }
     }
     if (host->conf_bool(c, "publish")) {
         host->set_state(p, "publishing");
@@ -383,6 +394,9 @@ tp_status(sg_plugin_t *p, void *state, sg_status_t *status)
     st->host->status_int(status, "boots", st->boots);
     st->host->status_int(status, "reloads", st->reloads);
     st->host->status_int(status, "commits", st->commits);
+    st->host->status_int(status, "fetches_done", st->fetches_done);
+    st->host->status_int(status, "fetches_cancelled", st->fetches_cancelled);
+    st->host->status_string(status, "tags", st->tags);
     st->host->status_string(status, "fetched", st->fetched);
     st->host->status_string(status, "name", st->host->name(p));
 }
