@@ -252,74 +252,114 @@ sg_rss_bytes(void)
     return rss < 0 ? -1 : rss * sysconf(_SC_PAGESIZE);
 }
 
-static sg_metric_t *sg_m_rss, *sg_m_fds, *sg_m_start, *sg_m_cpu, *sg_m_uptime, *sg_m_chans,
-    *sg_m_progs, *sg_m_plugins, *sg_m_pinfo, *sg_m_pmem, *sg_m_logs, *sg_m_build, *sg_m_maxfds;
+/* Computed gauges and counters: one collector each, run before every
+ * exposition. */
 
 static void
-sg_collect(sg_metric_t *m, void *arg)
+sg_collect_rss(sg_metric_t *m, void *arg)
+{
+    sg_metric_set(m, NULL, (double)sg_rss_bytes());
+}
+
+static void
+sg_collect_fds(sg_metric_t *m, void *arg)
+{
+    sg_metric_set(m, NULL, (double)sg_count_fds());
+}
+
+static void
+sg_collect_max_fds(sg_metric_t *m, void *arg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) sg_metric_set(m, NULL, (double)rl.rlim_cur);
+}
+
+static void
+sg_collect_start(sg_metric_t *m, void *arg)
+{
+    sg_metric_set(m, NULL, (double)((sg_daemon_t *)arg)->started);
+}
+
+static void
+sg_collect_cpu(sg_metric_t *m, void *arg)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    sg_metric_clear(m);
+    sg_metric_add(m, NULL,
+                  (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+                      (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+}
+
+static void
+sg_collect_uptime(sg_metric_t *m, void *arg)
+{
+    sg_metric_set(m, NULL, (double)(sg_mono_ms() - ((sg_daemon_t *)arg)->started_mono_ms) / 1000.0);
+}
+
+static void
+sg_collect_build(sg_metric_t *m, void *arg)
+{
+    sg_metric_set(m, (const char *const[]){SG_VERSION, NULL}, 1);
+}
+
+static void
+sg_collect_channels(sg_metric_t *m, void *arg)
 {
     sg_daemon_t *d = arg;
-    if (m == sg_m_rss) {
-        sg_metric_set(m, NULL, (double)sg_rss_bytes());
-    } else if (m == sg_m_fds) {
-        sg_metric_set(m, NULL, (double)sg_count_fds());
-    } else if (m == sg_m_maxfds) {
-        struct rlimit rl;
-        if (getrlimit(RLIMIT_NOFILE, &rl) == 0) sg_metric_set(m, NULL, (double)rl.rlim_cur);
-    } else if (m == sg_m_start) {
-        sg_metric_set(m, NULL, (double)d->started);
-    } else if (m == sg_m_cpu) {
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        sg_metric_clear(m);
-        sg_metric_add(m, NULL,
-                      (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-                          (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
-    } else if (m == sg_m_uptime) {
-        sg_metric_set(m, NULL, (double)(sg_mono_ms() - d->started_mono_ms) / 1000.0);
-    } else if (m == sg_m_chans) {
-        sg_metric_clear(m);
-        for (int i = 0; i < d->nplugins; i++) {
-            sg_metric_set(m, (const char *const[]){d->plugins[i]->name, NULL},
-                          (double)sg_catalog_nchannels_of(d->catalog, d->plugins[i]->name));
-        }
-    } else if (m == sg_m_progs) {
-        sg_metric_set(m, NULL, (double)sg_catalog_nprogrammes(d->catalog));
-    } else if (m == sg_m_plugins) {
-        int n = 0;
-        for (int i = 0; i < d->nplugins; i++) n += d->plugins[i]->lstate == SG_PLUGIN_RUNNING;
-        sg_metric_set(m, NULL, n);
-    } else if (m == sg_m_pinfo) {
-        sg_metric_clear(m);
-        for (int i = 0; i < d->nplugins; i++) {
-            sg_plugin_t *p = d->plugins[i];
-            sg_metric_set(m,
-                          (const char *const[]){p->name, p->prov.version ? p->prov.version : "",
-                                                sg_plugin_state_name(p), NULL},
-                          1);
-        }
-    } else if (m == sg_m_pmem) {
-        for (int i = 0; i < d->nplugins; i++) {
-            sg_metric_set(m, (const char *const[]){d->plugins[i]->name, NULL},
-                          (double)d->plugins[i]->mem_bytes);
-        }
-    } else if (m == sg_m_logs) {
-        sg_metric_clear(m);
-        for (int l = 0; l < SG_LOG_LEVELS; l++) {
-            sg_metric_add(m, (const char *const[]){sg_log_level_name(l), NULL},
-                          (double)sg_log_count(l));
-        }
+    sg_metric_clear(m);
+    for (int i = 0; i < d->nplugins; i++) {
+        sg_metric_set(m, (const char *const[]){d->plugins[i]->name, NULL},
+                      (double)sg_catalog_nchannels_of(d->catalog, d->plugins[i]->name));
     }
 }
 
-static sg_metric_t *
-sg_core_metric(sg_daemon_t *d, sg_metric_type_e type, const char *name, const char *help,
-               const char *const *labels)
+static void
+sg_collect_programmes(sg_metric_t *m, void *arg)
 {
-    sg_metric_t *m = sg_metric_new(
-        &(sg_metric_spec_t){.type = type, .name = name, .help = help, .labels = labels}, "", 0);
-    sg_metric_set_collect(m, sg_collect, d);
-    return m;
+    sg_metric_set(m, NULL, (double)sg_catalog_nprogrammes(((sg_daemon_t *)arg)->catalog));
+}
+
+static void
+sg_collect_plugins(sg_metric_t *m, void *arg)
+{
+    sg_daemon_t *d = arg;
+    int n = 0;
+    for (int i = 0; i < d->nplugins; i++) n += d->plugins[i]->lstate == SG_PLUGIN_RUNNING;
+    sg_metric_set(m, NULL, n);
+}
+
+static void
+sg_collect_plugin_info(sg_metric_t *m, void *arg)
+{
+    sg_daemon_t *d = arg;
+    sg_metric_clear(m);
+    for (int i = 0; i < d->nplugins; i++) {
+        sg_plugin_t *p = d->plugins[i];
+        sg_metric_set(m,
+                      (const char *const[]){p->name, p->prov.version ? p->prov.version : "",
+                                            sg_plugin_state_name(p), NULL},
+                      1);
+    }
+}
+
+static void
+sg_collect_plugin_memory(sg_metric_t *m, void *arg)
+{
+    sg_daemon_t *d = arg;
+    for (int i = 0; i < d->nplugins; i++) {
+        sg_metric_set(m, (const char *const[]){d->plugins[i]->name, NULL},
+                      (double)d->plugins[i]->mem_bytes);
+    }
+}
+
+static void
+sg_collect_logs(sg_metric_t *m, void *arg)
+{
+    sg_metric_clear(m);
+    for (int l = 0; l < SG_LOG_LEVELS; l++) {
+        sg_metric_add(m, (const char *const[]){sg_log_level_name(l), NULL}, (double)sg_log_count(l));
+    }
 }
 
 static void
@@ -329,34 +369,46 @@ sg_metrics_setup(sg_daemon_t *d)
     static const char *const pinfo[] = {"plugin", "version", "state", NULL};
     static const char *const level[] = {"level", NULL};
     static const char *const version[] = {"version", NULL};
-
-    sg_m_rss = sg_core_metric(d, SG_METRIC_GAUGE, "process_resident_memory_bytes",
-                              "Resident memory size in bytes", NULL);
-    sg_m_fds = sg_core_metric(d, SG_METRIC_GAUGE, "process_open_fds", "Open file descriptors", NULL);
-    sg_m_maxfds = sg_core_metric(d, SG_METRIC_GAUGE, "process_max_fds",
-                                 "Maximum number of open file descriptors", NULL);
-    sg_m_start = sg_core_metric(d, SG_METRIC_GAUGE, "process_start_time_seconds",
-                                "Start time of the process since the Unix epoch in seconds", NULL);
-    sg_m_cpu = sg_core_metric(d, SG_METRIC_COUNTER, "process_cpu_seconds_total",
-                              "Total user and system CPU time spent in seconds", NULL);
-    sg_m_uptime = sg_core_metric(d, SG_METRIC_GAUGE, "streamgate_uptime_seconds",
-                                 "Seconds since streamgate started", NULL);
-    sg_m_build = sg_core_metric(d, SG_METRIC_GAUGE, "streamgate_build_info",
-                                "streamgate version (always 1)", version);
-    sg_metric_set_collect(sg_m_build, NULL, NULL);
-    sg_metric_set(sg_m_build, (const char *const[]){SG_VERSION, NULL}, 1);
-    sg_m_chans = sg_core_metric(d, SG_METRIC_GAUGE, "streamgate_catalog_channels",
-                                "Channels in the catalog, by plugin", plugin);
-    sg_m_progs = sg_core_metric(d, SG_METRIC_GAUGE, "streamgate_catalog_programmes",
-                                "EPG programmes in the catalog", NULL);
-    sg_m_plugins = sg_core_metric(d, SG_METRIC_GAUGE, "streamgate_plugins_loaded",
-                                  "Plugins loaded and running", NULL);
-    sg_m_pinfo = sg_core_metric(d, SG_METRIC_GAUGE, "streamgate_plugin_info",
-                                "Loaded plugins with version and state (always 1)", pinfo);
-    sg_m_pmem = sg_core_metric(d, SG_METRIC_GAUGE, "streamgate_plugin_memory_bytes",
-                               "Bytes allocated by each plugin through the host", plugin);
-    sg_m_logs = sg_core_metric(d, SG_METRIC_COUNTER, "streamgate_log_messages_total",
-                               "Log lines by level", level);
+    static const struct {
+        sg_metric_type_e type;
+        const char *name, *help;
+        const char *const *labels;
+        sg_metric_collect_pt collect;
+    } table[] = {
+        {SG_METRIC_GAUGE, "process_resident_memory_bytes", "Resident memory size in bytes", NULL,
+         sg_collect_rss},
+        {SG_METRIC_GAUGE, "process_open_fds", "Open file descriptors", NULL, sg_collect_fds},
+        {SG_METRIC_GAUGE, "process_max_fds", "Maximum number of open file descriptors", NULL,
+         sg_collect_max_fds},
+        {SG_METRIC_GAUGE, "process_start_time_seconds",
+         "Start time of the process since the Unix epoch in seconds", NULL, sg_collect_start},
+        {SG_METRIC_COUNTER, "process_cpu_seconds_total",
+         "Total user and system CPU time spent in seconds", NULL, sg_collect_cpu},
+        {SG_METRIC_GAUGE, "streamgate_uptime_seconds", "Seconds since streamgate started", NULL,
+         sg_collect_uptime},
+        {SG_METRIC_GAUGE, "streamgate_build_info", "streamgate version (always 1)", version,
+         sg_collect_build},
+        {SG_METRIC_GAUGE, "streamgate_catalog_channels", "Channels in the catalog, by plugin",
+         plugin, sg_collect_channels},
+        {SG_METRIC_GAUGE, "streamgate_catalog_programmes", "EPG programmes in the catalog", NULL,
+         sg_collect_programmes},
+        {SG_METRIC_GAUGE, "streamgate_plugins_loaded", "Plugins loaded and running", NULL,
+         sg_collect_plugins},
+        {SG_METRIC_GAUGE, "streamgate_plugin_info",
+         "Loaded plugins with version and state (always 1)", pinfo, sg_collect_plugin_info},
+        {SG_METRIC_GAUGE, "streamgate_plugin_memory_bytes",
+         "Bytes allocated by each plugin through the host", plugin, sg_collect_plugin_memory},
+        {SG_METRIC_COUNTER, "streamgate_log_messages_total", "Log lines by level", level,
+         sg_collect_logs},
+    };
+    for (size_t i = 0; i < SG_ARRAY_SIZE(table); i++) {
+        sg_metric_t *m = sg_metric_new(&(sg_metric_spec_t){.type = table[i].type,
+                                                           .name = table[i].name,
+                                                           .help = table[i].help,
+                                                           .labels = table[i].labels},
+                                       "", 0);
+        sg_metric_set_collect(m, table[i].collect, d);
+    }
 }
 
 /* ---- reload, index -------------------------------------------------------------------------- */

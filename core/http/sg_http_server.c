@@ -21,6 +21,7 @@
 #include "metrics/sg_metrics.h"
 #include "sg_config.h"
 #include "util/sg_cidr.h"
+#include "util/sg_list.h"
 #include "util/sg_log.h"
 #include "util/sg_util.h"
 
@@ -322,12 +323,7 @@ sg_conn_close(sg_http_conn_t *c)
         sg_req_log(r, evbuffer_get_length(bufferevent_get_output(c->bev)));
         sg_req_free(r);
     }
-    if (c->prev) {
-        c->prev->next = c->next;
-    } else {
-        s->conns = c->next;
-    }
-    if (c->next) c->next->prev = c->prev;
+    SG_LIST_REMOVE(&s->conns, c);
     s->nconns--;
     event_free(c->timer);
     bufferevent_free(c->bev);
@@ -453,9 +449,7 @@ sg_http_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
         free(c);
         return;
     }
-    c->next = s->conns;
-    if (s->conns) s->conns->prev = c;
-    s->conns = c;
+    SG_LIST_PUSH(&s->conns, c);
     s->nconns++;
     if (s->conf.nallow > 0 && !sg_cidr_list_match(s->conf.allow, s->conf.nallow, sa)) {
         c->forbidden = 1;

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "sg_net.h"
+#include "util/sg_list.h"
 
 #define SG_CURL_DEFAULT_TIMEOUT_MS 15000L
 #define SG_CURL_DEFAULT_MAX (16u << 20)
@@ -174,12 +175,8 @@ static void
 sg_curl_req_free(sg_curl_req_t *r)
 {
     sg_curl_t *c = r->ctx;
-    if (r->prev) {
-        r->prev->next = r->next;
-    } else if (c->reqs == r) {
-        c->reqs = r->next;
-    }
-    if (r->next) r->next->prev = r->prev;
+    /* A request that failed before it was listed has no neighbours. */
+    if (r->prev || c->reqs == r) SG_LIST_REMOVE(&c->reqs, r);
     if (r->easy) {
         curl_multi_remove_handle(c->multi, r->easy);
         curl_easy_cleanup(r->easy);
@@ -370,9 +367,7 @@ sg_curl_fetch(void *ctx, const sg_fetch_req_t *req, void *share, sg_fetch_done_p
     }
     if (req->method) curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, req->method);
 
-    r->next = c->reqs;
-    if (c->reqs) c->reqs->prev = r;
-    c->reqs = r;
+    SG_LIST_PUSH(&c->reqs, r);
     if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) goto fail;
     return r;
 

@@ -12,6 +12,7 @@
 #include "net/sg_net.h"
 #include "plugin/sg_plugin.h"
 #include "stream/sg_session.h"
+#include "util/sg_list.h"
 #include "util/sg_log.h"
 #include "util/sg_util.h"
 
@@ -169,13 +170,7 @@ sg_host_event_base(sg_plugin_t *p)
 static void
 sg_timer_unlink_free(sg_timer_t *t)
 {
-    sg_plugin_t *p = t->p;
-    if (t->prev) {
-        t->prev->next = t->next;
-    } else {
-        p->timers = t->next;
-    }
-    if (t->next) t->next->prev = t->prev;
+    SG_LIST_REMOVE(&t->p->timers, t);
     event_free(t->ev);
     free(t);
 }
@@ -208,9 +203,7 @@ sg_host_timer_start(sg_plugin_t *p, uint64_t ms, int repeat, sg_timer_pt cb, voi
         free(t);
         return NULL;
     }
-    t->next = p->timers;
-    if (p->timers) p->timers->prev = t;
-    p->timers = t;
+    SG_LIST_PUSH(&p->timers, t);
     return t;
 }
 
@@ -362,13 +355,7 @@ sg_host_metric_new(sg_plugin_t *p, const sg_metric_spec_t *spec)
 static void
 sg_fetch_unlink(sg_fetch_t *f)
 {
-    sg_plugin_t *p = f->p;
-    if (f->prev) {
-        f->prev->next = f->next;
-    } else {
-        p->fetches = f->next;
-    }
-    if (f->next) f->next->prev = f->prev;
+    SG_LIST_REMOVE(&f->p->fetches, f);
 }
 
 static void
@@ -393,9 +380,7 @@ sg_host_fetch(sg_plugin_t *p, const sg_fetch_req_t *req, sg_fetch_done_pt done, 
         free(f);
         return NULL;
     }
-    f->next = p->fetches;
-    if (p->fetches) p->fetches->prev = f;
-    p->fetches = f;
+    SG_LIST_PUSH(&p->fetches, f);
     return f;
 }
 

@@ -73,6 +73,40 @@ sg_setting_file(config_setting_t *s, const char *fallback)
     return f ? f : fallback;
 }
 
+/* Find the entry symbol, call it and check the table it returns. NULL with
+ * why set (a phrase that follows the file name) when it is refused. */
+static const sg_provider_t *
+sg_plugin_resolve(void *dl, const char *name, char *why, size_t n)
+{
+    char sym[160];
+    sg_plugin_entry_pt entry;
+    const sg_provider_t *prov;
+
+    sg_plugin_symbol(name, sym, sizeof(sym));
+    *(void **)&entry = dlsym(dl, sym);
+    if (entry == NULL) {
+        snprintf(why, n, "has no symbol %s: not a streamgate plugin (or built for another name)", sym);
+        return NULL;
+    }
+    prov = entry();
+    if (prov == NULL) {
+        snprintf(why, n, "returned no provider table");
+    } else if (prov->abi_major != SG_ABI_MAJOR) {
+        snprintf(why, n, "was built for plugin ABI %u.%u; this streamgate speaks %d.%d "
+                 "(rebuild the plugin)", prov->abi_major, prov->abi_minor, SG_ABI_MAJOR, SG_ABI_MINOR);
+    } else if (prov->abi_minor > SG_ABI_MINOR) {
+        snprintf(why, n, "needs plugin ABI %u.%u, newer than this streamgate's %d.%d "
+                 "(upgrade streamgate)", prov->abi_major, prov->abi_minor, SG_ABI_MAJOR, SG_ABI_MINOR);
+    } else if (prov->size < SG_PROVIDER_MIN_SIZE) {
+        snprintf(why, n, "has a truncated provider table (%u bytes)", prov->size);
+    } else if (prov->name == NULL || strcmp(prov->name, name) != 0) {
+        snprintf(why, n, "calls itself \"%s\"", prov->name ? prov->name : "(null)");
+    } else {
+        return prov;
+    }
+    return NULL;
+}
+
 /* Load one plugin list element. NULL when refused (reason in errs). */
 static sg_plugin_t *
 sg_plugin_load_one(sg_daemon_t *d, config_setting_t *elem, int i, sg_conf_errors_t *errs)
@@ -82,8 +116,7 @@ sg_plugin_load_one(sg_daemon_t *d, config_setting_t *elem, int i, sg_conf_errors
     config_setting_t *nm = config_setting_get_member(elem, "name");
     config_setting_t *pt = config_setting_get_member(elem, "path");
     const char *name, *path_conf;
-    char path[PATH_MAX], sym[160], where[96];
-    sg_plugin_entry_pt entry;
+    char path[PATH_MAX], where[96], why[256];
     const sg_provider_t *prov;
     sg_plugin_t *p;
     void *dl;
@@ -122,45 +155,9 @@ sg_plugin_load_one(sg_daemon_t *d, config_setting_t *elem, int i, sg_conf_errors
         sg_conf_errors_add(errs, file, line, "%s: cannot load %s: %s", where, path, dlerror());
         return NULL;
     }
-    sg_plugin_symbol(name, sym, sizeof(sym));
-    *(void **)&entry = dlsym(dl, sym);
-    if (entry == NULL) {
-        sg_conf_errors_add(errs, file, line, "%s: %s has no symbol %s: not a streamgate plugin "
-                           "(or built for another name)", where, path, sym);
-        dlclose(dl);
-        return NULL;
-    }
-    prov = entry();
+    prov = sg_plugin_resolve(dl, name, why, sizeof(why));
     if (prov == NULL) {
-        sg_conf_errors_add(errs, file, line, "%s: %s returned no provider table", where, path);
-        dlclose(dl);
-        return NULL;
-    }
-    if (prov->abi_major != SG_ABI_MAJOR) {
-        sg_conf_errors_add(errs, file, line,
-                           "%s: %s was built for plugin ABI %u.%u; this streamgate speaks %d.%d "
-                           "(rebuild the plugin)",
-                           where, path, prov->abi_major, prov->abi_minor, SG_ABI_MAJOR, SG_ABI_MINOR);
-        dlclose(dl);
-        return NULL;
-    }
-    if (prov->abi_minor > SG_ABI_MINOR) {
-        sg_conf_errors_add(errs, file, line,
-                           "%s: %s needs plugin ABI %u.%u, newer than this streamgate's %d.%d "
-                           "(upgrade streamgate)",
-                           where, path, prov->abi_major, prov->abi_minor, SG_ABI_MAJOR, SG_ABI_MINOR);
-        dlclose(dl);
-        return NULL;
-    }
-    if (prov->size < SG_PROVIDER_MIN_SIZE) {
-        sg_conf_errors_add(errs, file, line, "%s: %s has a truncated provider table (%u bytes)",
-                           where, path, prov->size);
-        dlclose(dl);
-        return NULL;
-    }
-    if (prov->name == NULL || strcmp(prov->name, name) != 0) {
-        sg_conf_errors_add(errs, file, line, "%s: %s calls itself \"%s\"", where, path,
-                           prov->name ? prov->name : "(null)");
+        sg_conf_errors_add(errs, file, line, "%s: %s %s", where, path, why);
         dlclose(dl);
         return NULL;
     }

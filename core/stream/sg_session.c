@@ -10,6 +10,7 @@
 #include "http/sg_timespec.h"
 #include "metrics/sg_metrics.h"
 #include "plugin/sg_plugin.h"
+#include "util/sg_list.h"
 #include "util/sg_log.h"
 #include "util/sg_util.h"
 
@@ -96,6 +97,24 @@ sg_session_count(const sg_session_t *s, const char *result)
 
 /* ---- lifetime ------------------------------------------------------------------ */
 
+/* Let go of the client: a JSON error when nothing was sent yet (503 says
+ * when to retry), otherwise the response is cut. */
+static void
+sg_session_detach(sg_session_t *s, int status, const char *reason)
+{
+    sg_http_req_t *r = s->req;
+    if (r == NULL) return;
+    s->req = NULL;
+    r->on_close = NULL;
+    r->on_drain = NULL;
+    if (r->state == 0) {
+        if (status == 503) sg_http_add_header(r, "Retry-After", "10");
+        sg_http_error(r, status, "%s", reason);
+    } else {
+        sg_http_abort(r);
+    }
+}
+
 /* The one place a session ends: the plugin's close(), the admission slot and
  * the memory go together. */
 static void
@@ -103,29 +122,14 @@ sg_session_finalize(sg_session_t *s)
 {
     sg_daemon_t *d = s->d;
 
-    if (s->req) {
-        /* Still attached (shutdown, plugin teardown): cut the response. */
-        sg_http_req_t *r = s->req;
-        s->req = NULL;
-        r->on_close = NULL;
-        r->on_drain = NULL;
-        if (r->state == 0) {
-            sg_http_error(r, 503, "shutting down");
-        } else {
-            sg_http_abort(r);
-        }
-    }
+    /* Still attached (shutdown, plugin teardown): the client goes first. */
+    sg_session_detach(s, 503, "shutting down");
     if (s->opened && s->p->prov.close) {
         s->opened = 0;
         s->p->prov.close(s, s->p->state, s->state);
     }
     sg_admit_release(&d->admit);
-    if (s->prev) {
-        s->prev->next = s->next;
-    } else {
-        d->sessions = s->next;
-    }
-    if (s->next) s->next->prev = s->prev;
+    SG_LIST_REMOVE(&d->sessions, s);
     d->nsessions--;
     s->p->sessions--;
     sg_log(SG_LOG_INFO, "stream", "%s %s %s: ended after %.1f s, %llu bytes", s->client,
@@ -211,8 +215,7 @@ sg_session_write(sg_session_t *s, const void *data, size_t len)
         sg_log(SG_LOG_INFO, "stream", "%s %s: client too slow (%zu bytes queued), dropped",
                s->client, s->chan, backlog);
         sg_session_count(s, "slow_client");
-        sg_http_abort(s->req);
-        s->req = NULL;
+        sg_session_detach(s, 503, "client too slow");
         sg_session_schedule_end(s);
         return SG_ERROR;
     }
@@ -246,18 +249,7 @@ sg_session_fail(sg_session_t *s, int status, const char *reason)
 {
     if (s->ending) return;
     if (status < 400 || status > 599) status = 502;
-    if (s->req) {
-        sg_http_req_t *r = s->req;
-        s->req = NULL;
-        r->on_close = NULL;
-        r->on_drain = NULL;
-        if (r->state == 0) {
-            if (status == 503) sg_http_add_header(r, "Retry-After", "10");
-            sg_http_error(r, status, "%s", reason ? reason : "upstream failed");
-        } else {
-            sg_http_abort(r);
-        }
-    }
+    sg_session_detach(s, status, reason ? reason : "upstream failed");
     sg_log(SG_LOG_INFO, "stream", "%s %s %s: %d %s", s->client, sg_kind_name(s->sreq.kind),
            s->chan, status, reason ? reason : "");
     sg_session_count(s, status == 404 ? "not_found" : status == 503 ? "busy" : "failed");
@@ -374,9 +366,7 @@ sg_channel_handler(sg_http_req_t *r, void *arg)
     s->sreq.query = s->query;
     s->sreq.client = s->client;
     s->sreq.head = r->is_head;
-    s->next = d->sessions;
-    if (d->sessions) d->sessions->prev = s;
-    d->sessions = s;
+    SG_LIST_PUSH(&d->sessions, s);
     d->nsessions++;
     p->sessions++;
     r->owner = s;
