@@ -5,6 +5,9 @@
 #ifndef SG_TEST_H
 #define SG_TEST_H
 
+#include <errno.h>
+#include <event2/buffer.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,12 +43,57 @@ static const char *sg_test_current;
                     _b ? _b : "(null)");                                        \
     } while (0)
 
+/* ---- helpers shared by the test files ------------------------------------ */
+
+static __attribute__((unused)) int
+sg_test_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* rm -rf dir; a failure counts as a test failure. */
+static __attribute__((unused)) void
+sg_test_rmtree(const char *dir)
+{
+    if (nftw(dir, sg_test_rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0) {
+        SG_FAIL("cannot remove %s: %s", dir, strerror(errno));
+    }
+}
+
+/* A fresh directory /tmp/sg-test-<what>-XXXXXX in buf; 0 or -1. */
+static __attribute__((unused)) int
+sg_test_mkdtemp(char *buf, size_t n, const char *what)
+{
+    snprintf(buf, n, "/tmp/sg-test-%s-XXXXXX", what);
+    if (mkdtemp(buf) == NULL) {
+        SG_FAIL("mkdtemp: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Drain an evbuffer into a malloc'ed, NUL-terminated string. */
+static __attribute__((unused)) char *
+sg_test_drain(struct evbuffer *b)
+{
+    size_t n = evbuffer_get_length(b);
+    char *s = malloc(n + 1);
+    if (s) {
+        evbuffer_remove(b, s, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
 typedef struct sg_test_case_s {
     const char *name;
     void (*fn)(void);
 } sg_test_case_t;
 
-static int
+static __attribute__((unused)) int
 sg_test_run(const sg_test_case_t *cases)
 {
     int n = 0;
@@ -57,6 +105,17 @@ sg_test_run(const sg_test_case_t *cases)
     }
     printf("%d tests, %d failures\n", n, sg_test_failures);
     return sg_test_failures ? 1 : 0;
+}
+
+/* Run the cases with a temporary directory in dir (removed afterwards). */
+static __attribute__((unused)) int
+sg_test_run_in_tmpdir(const sg_test_case_t *cases, char *dir, size_t n, const char *what)
+{
+    int rc;
+    if (sg_test_mkdtemp(dir, n, what) != 0) return 1;
+    rc = sg_test_run(cases);
+    sg_test_rmtree(dir);
+    return rc || sg_test_failures ? 1 : 0;
 }
 
 #endif

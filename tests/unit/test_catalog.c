@@ -7,7 +7,6 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -126,43 +125,11 @@ static char *
 m3u(sg_catalog_t *c, const char *base)
 {
     struct evbuffer *b = evbuffer_new();
-    size_t n;
     char *s;
     sg_catalog_m3u(c, base, b);
-    n = evbuffer_get_length(b);
-    s = malloc(n + 1);
-    if (s) {
-        evbuffer_remove(b, s, n);
-        s[n] = '\0';
-    }
+    s = sg_test_drain(b);
     evbuffer_free(b);
     return s;
-}
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void
-rm_rf(const char *dir)
-{
-    if (nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0) SG_FAIL("cannot remove %s", dir);
-}
-
-static int
-make_dir(char *buf, size_t n, const char *what)
-{
-    snprintf(buf, n, "/tmp/sg-test-catalog-%s-XXXXXX", what);
-    if (mkdtemp(buf) == NULL) {
-        SG_FAIL("mkdtemp: %s", strerror(errno));
-        return -1;
-    }
-    return 0;
 }
 
 /* A programme on channel ch of [start, start + dur). */
@@ -727,11 +694,11 @@ test_m3u(void)
     sg_txn_t *t;
     char *text;
 
-    if (make_dir(dir, sizeof(dir), "m3u") != 0) return;
+    if (sg_test_mkdtemp(dir, sizeof(dir), "m3u") != 0) return;
     c = sg_catalog_open(g_base, dir, 8);
     CHECK(c != NULL);
     if (c == NULL) {
-        rm_rf(dir);
+        sg_test_rmtree(dir);
         return;
     }
     text = m3u(c, BASE_URL);
@@ -779,7 +746,7 @@ test_m3u(void)
     CHECK(text != NULL && strstr(text, "tv.example/Logos") == NULL);
     free(text);
     sg_catalog_close(c);
-    rm_rf(dir);
+    sg_test_rmtree(dir);
 }
 
 /* ---- persistence, corruption, close ------------------------------------------------------------ */
@@ -844,7 +811,7 @@ test_corrupt(void)
     DIR *d;
     struct dirent *e;
 
-    if (make_dir(dir, sizeof(dir), "corrupt") != 0) return;
+    if (sg_test_mkdtemp(dir, sizeof(dir), "corrupt") != 0) return;
     snprintf(path, sizeof(path), "%s/catalog.db", dir);
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     CHECK(fd >= 0);
@@ -884,7 +851,7 @@ test_corrupt(void)
     if (c) CHECK_STR(sg_catalog_channel(c, "fresh")->name, "Fresh");
     sg_catalog_close(c);
     sg_catalog_close(NULL);
-    rm_rf(dir);
+    sg_test_rmtree(dir);
 
     /* a state dir that cannot hold a database: NULL, not a crash */
     CHECK(sg_catalog_open(g_base, "/nonexistent/sg-test/state", 8) == NULL);
@@ -973,16 +940,16 @@ main(void)
     }
     ev = event_new(g_base, -1, EV_PERSIST, tick, NULL); /* EVLOOP_ONCE wakes up */
     event_add(ev, &tv);
-    if (make_dir(g_dir, sizeof(g_dir), "state") != 0) return 1;
+    if (sg_test_mkdtemp(g_dir, sizeof(g_dir), "state") != 0) return 1;
     g_cat = sg_catalog_open(g_base, g_dir, 8);
     if (g_cat == NULL) {
         fprintf(stderr, "cannot open the catalog in %s\n", g_dir);
-        rm_rf(g_dir);
+        sg_test_rmtree(g_dir);
         return 1;
     }
     rc = sg_test_run(cases);
     sg_catalog_close(g_cat);
-    rm_rf(g_dir);
+    sg_test_rmtree(g_dir);
     event_free(ev);
     event_base_free(g_base);
     libevent_global_shutdown();

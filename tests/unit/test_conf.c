@@ -1,7 +1,6 @@
 /* Configuration: libconfig parsing, validation against key tables, the
  * exact error messages, and the accessors (defaults and set values). */
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <sys/stat.h>
@@ -540,15 +539,6 @@ test_float_range(void)
 
 /* ---- setup ------------------------------------------------------------------------ */
 
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 int
 main(void)
 {
@@ -564,17 +554,5 @@ main(void)
         {"float_range", test_float_range},
         {NULL, NULL},
     };
-    int rc;
-
-    snprintf(g_dir, sizeof(g_dir), "/tmp/sg-test-conf-XXXXXX");
-    if (mkdtemp(g_dir) == NULL) {
-        perror("mkdtemp");
-        return 1;
-    }
-    rc = sg_test_run(cases);
-    if (nftw(g_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0) {
-        fprintf(stderr, "cannot remove %s\n", g_dir);
-        rc = 1;
-    }
-    return rc;
+    return sg_test_run_in_tmpdir(cases, g_dir, sizeof(g_dir), "conf");
 }

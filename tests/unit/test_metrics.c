@@ -15,17 +15,11 @@ static char *
 render(void)
 {
     struct evbuffer *b = evbuffer_new();
-    size_t n;
     char *s;
 
     if (b == NULL) return NULL;
     sg_metrics_render(b);
-    n = evbuffer_get_length(b);
-    s = malloc(n + 1);
-    if (s) {
-        evbuffer_remove(b, s, n);
-        s[n] = '\0';
-    }
+    s = sg_test_drain(b);
     evbuffer_free(b);
     return s;
 }

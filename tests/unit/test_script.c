@@ -1,7 +1,6 @@
 /* The Lua sandbox: loading, error messages, the instruction budget, the
  * memory cap and the libraries a script must not see. */
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -227,15 +226,6 @@ test_sandbox(void)
     CHECK_ERR("1", "attempt to call a nil value (global 'loadfile')");
 }
 
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 int
 main(void)
 {
@@ -249,17 +239,5 @@ main(void)
         {"hostile_globals", test_hostile_globals},
         {NULL, NULL},
     };
-    int rc;
-
-    snprintf(g_dir, sizeof(g_dir), "/tmp/sg-test-script-XXXXXX");
-    if (mkdtemp(g_dir) == NULL) {
-        perror("mkdtemp");
-        return 1;
-    }
-    rc = sg_test_run(cases);
-    if (nftw(g_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0) {
-        fprintf(stderr, "cannot remove %s\n", g_dir);
-        rc = 1;
-    }
-    return rc;
+    return sg_test_run_in_tmpdir(cases, g_dir, sizeof(g_dir), "script");
 }

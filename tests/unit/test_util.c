@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -207,21 +206,6 @@ test_edit_distance(void)
 /* ---- directories ---------------------------------------------------------------------- */
 
 static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void
-rm_rf(const char *dir)
-{
-    if (nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0) SG_FAIL("cannot remove %s", dir);
-}
-
-static int
 is_dir(const char *path)
 {
     struct stat st;
@@ -272,7 +256,7 @@ test_mkdir_p(void)
     errno = 0;
     CHECK_INT(sg_mkdir_p("", 0755), -1);
     CHECK_INT(errno, ENOENT);
-    rm_rf(tmp);
+    sg_test_rmtree(tmp);
     CHECK(!is_dir(tmp));
 }
 
