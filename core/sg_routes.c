@@ -151,7 +151,7 @@ sg_route_status(sg_http_req_t *r, void *arg)
 {
     sg_daemon_t *d = arg;
     json_t *root = json_object(), *plugins = json_array(), *cat = json_object();
-    int live = 0, catchup = 0;
+    int live, catchup;
     char started[32];
     struct tm tm;
 
@@ -195,13 +195,7 @@ sg_route_status(sg_http_req_t *r, void *arg)
     json_object_set_new(cat, "pending_updates", json_integer(sg_catalog_busy(d->catalog)));
     json_object_set_new(root, "catalog", cat);
 
-    for (sg_session_t *s = d->sessions; s; s = sg_session_next(s)) {
-        if (sg_session_kind(s) == SG_REQ_LIVE) {
-            live++;
-        } else {
-            catchup++;
-        }
-    }
+    sg_sessions_count(d, &live, &catchup);
     json_object_set_new(root, "clients", json_pack("{s:i,s:i,s:i}", "live", live, "catchup",
                                                    catchup, "total", live + catchup));
     json_object_set_new(root, "connections", json_integer(sg_http_connections(d->http)));

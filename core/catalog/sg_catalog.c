@@ -66,6 +66,7 @@ struct sg_txn_s {
     uint64_t seq;
     int added, removed, renamed;
     size_t skipped;
+    int64_t total; /* programmes of active channels after the commit */
 };
 
 typedef struct sg_render_s {
@@ -332,18 +333,22 @@ sg_catalog_load_channels(sg_catalog_t *c)
     return 0;
 }
 
-static void
-sg_catalog_count_programmes(sg_catalog_t *c)
+/* Programmes of active channels: a scan, so it runs where the data was just
+ * written (the catalog thread after a commit; once at open). */
+static int64_t
+sg_catalog_count_programmes(sqlite3 *db)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(c->rdb,
+    int64_t n = 0;
+    if (sqlite3_prepare_v2(db,
                            "SELECT count(*) FROM programmes p JOIN channels c USING(cid)"
                            " WHERE c.active=1",
                            -1, &st, NULL) != SQLITE_OK) {
-        return;
+        return 0;
     }
-    if (sqlite3_step(st) == SQLITE_ROW) c->nprog = sqlite3_column_int64(st, 0);
+    if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
+    return n;
 }
 
 const sg_chan_t *
@@ -466,7 +471,7 @@ sg_catalog_open(struct event_base *base, const char *state_dir, int retention_da
     }
     if (sg_catalog_open_db(c) != 0) goto fail;
     if (sg_catalog_load_channels(c) != 0) goto fail;
-    sg_catalog_count_programmes(c);
+    c->nprog = sg_catalog_count_programmes(c->rdb);
     c->version = c->applied = 1;
     c->worker = sg_worker_new(base, "sg-catalog");
     if (c->worker == NULL) goto fail;
@@ -949,6 +954,7 @@ sg_catalog_apply(void *arg)
     }
     t->seq = ++c->applied;
     t->rc = SG_OK;
+    t->total = sg_catalog_count_programmes(db);
     sg_catalog_trim(db);
 }
 
@@ -964,7 +970,7 @@ sg_catalog_applied(void *arg)
     c->busy--;
     if (t->rc == SG_OK) {
         sg_catalog_load_channels(c);
-        sg_catalog_count_programmes(c);
+        c->nprog = t->total;
         c->version = t->seq;
         sg_log(SG_LOG_INFO, "catalog",
                "plugin %s: %zu channels (%d new, %d gone), %zu programmes%s; catalog now %zu channels,"

@@ -341,12 +341,14 @@ sg_conn_timeout_cb(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if ((c->state == SG_CONN_HEAD && evbuffer_get_length(in) > 0) || c->state == SG_CONN_BODY) {
-        static const char resp[] =
-            "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
-            "Content-Length: 44\r\nConnection: close\r\n\r\n"
-            "{\"error\": \"request not received in time\"}\n";
+#define SG_408_BODY "{\"error\": \"request not received in time\"}\n"
+        char resp[256];
+        int n = snprintf(resp, sizeof(resp),
+                         "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                         sizeof(SG_408_BODY) - 1, SG_408_BODY);
         /* Best effort: the socket is non-blocking and the answer is tiny. */
-        if (write(bufferevent_getfd(c->bev), resp, sizeof(resp) - 1) < 0) {
+        if (write(bufferevent_getfd(c->bev), resp, (size_t)n) < 0) {
             /* nothing to do */
         }
         sg_log(SG_LOG_INFO, "http", "%s: request not received within %d s", c->client,
@@ -617,32 +619,48 @@ sg_http_dispatch(sg_http_req_t *r)
     }
 }
 
-/* Answer a broken request and close the connection afterwards. */
-static void
-sg_conn_bad_request(sg_http_conn_t *c, int status, const char *why, const char *route)
+/* A new request on c, which is now handling it. NULL when out of memory. */
+static sg_http_req_t *
+sg_req_new(sg_http_conn_t *c)
 {
     sg_http_req_t *r = calloc(1, sizeof(*r));
+    if (r == NULL) return NULL;
+    r->conn = c;
+    r->t0_us = sg_mono_us();
+    r->length = -1;
+    memcpy(r->client, c->client, sizeof(r->client));
+    c->req = r;
+    c->state = SG_CONN_HANDLING;
+    return r;
+}
+
+/* Answer a broken request; the connection closes afterwards (what follows
+ * in the input cannot be trusted to start a request). */
+static void
+sg_req_refuse(sg_http_req_t *r, int status, const char *why)
+{
+    r->route = "bad_request";
+    r->keepalive = 0;
+    sg_conn_set_timer(r->conn, 0);
+    sg_log(SG_LOG_INFO, "http", "%s: %d %s", r->client, status, why);
+    sg_http_error(r, status, "%s", why);
+}
+
+static void
+sg_conn_bad_request(sg_http_conn_t *c, int status, const char *why)
+{
+    sg_http_req_t *r = sg_req_new(c);
     if (r == NULL) {
         sg_conn_close(c);
         return;
     }
-    r->conn = c;
-    r->t0_us = sg_mono_us();
-    r->length = -1;
-    r->route = route;
-    memcpy(r->client, c->client, sizeof(r->client));
-    c->req = r;
-    c->state = SG_CONN_HANDLING;
-    sg_conn_set_timer(c, 0);
-    r->keepalive = 0;
-    sg_log(SG_LOG_INFO, "http", "%s: %d %s", c->client, status, why);
-    sg_http_error(r, status, "%s", why);
+    sg_req_refuse(r, status, why);
 }
 
 static void
 sg_conn_start_request(sg_http_conn_t *c, char *head, size_t hlen)
 {
-    sg_http_req_t *r = calloc(1, sizeof(*r));
+    sg_http_req_t *r = sg_req_new(c);
     const char *why = NULL, *conn_hdr, *cl, *te;
     int status;
 
@@ -651,15 +669,10 @@ sg_conn_start_request(sg_http_conn_t *c, char *head, size_t hlen)
         sg_conn_close(c);
         return;
     }
-    r->conn = c;
     r->head_copy = head;
-    r->t0_us = sg_mono_us();
-    r->length = -1;
-    memcpy(r->client, c->client, sizeof(r->client));
     status = sg_http_parse_head(head, hlen, &r->head, &why);
     if (status != 0) {
-        sg_req_free(r);
-        sg_conn_bad_request(c, status, why, "bad_request");
+        sg_req_refuse(r, status, why);
         return;
     }
     r->method = r->head.method;
@@ -673,32 +686,23 @@ sg_conn_start_request(sg_http_conn_t *c, char *head, size_t hlen)
         r->keepalive = conn_hdr && sg_http_has_token(conn_hdr, "keep-alive");
     }
     if (c->srv->conf.keepalive_timeout <= 0) r->keepalive = 0;
-    c->req = r;
-    c->state = SG_CONN_HANDLING;
 
     te = sg_http_header(&r->head, "Transfer-Encoding");
     cl = sg_http_header(&r->head, "Content-Length");
     if (te) {
-        r->keepalive = 0;
-        r->route = "bad_request";
-        sg_conn_set_timer(c, 0);
-        sg_http_error(r, 411, "chunked request bodies are not supported; send Content-Length");
+        sg_req_refuse(r, 411, "chunked request bodies are not supported; send Content-Length");
         return;
     }
     if (cl) {
         int64_t n;
         if (sg_parse_int64(cl, strlen(cl), &n) != 0 || n < 0) {
-            r->keepalive = 0;
-            r->route = "bad_request";
-            sg_conn_set_timer(c, 0);
-            sg_http_error(r, 400, "malformed Content-Length");
+            sg_req_refuse(r, 400, "malformed Content-Length");
             return;
         }
         if (n > (int64_t)SG_HTTP_MAX_BODY) {
-            r->keepalive = 0;
-            r->route = "bad_request";
-            sg_conn_set_timer(c, 0);
-            sg_http_error(r, 413, "request body larger than %u bytes", SG_HTTP_MAX_BODY);
+            char msg[64];
+            snprintf(msg, sizeof(msg), "request body larger than %u bytes", SG_HTTP_MAX_BODY);
+            sg_req_refuse(r, 413, msg);
             return;
         }
         if (n > 0) {
@@ -755,8 +759,7 @@ sg_conn_process(sg_http_conn_t *c)
             if (end < 0) {
                 evbuffer_drain(in, avail);
                 sg_conn_bad_request(c, (int)-end,
-                                    end == -414 ? "request line too long" : "request head too large",
-                                    "bad_request");
+                                    end == -414 ? "request line too long" : "request head too large");
                 return;
             }
             head = malloc((size_t)end + 1);

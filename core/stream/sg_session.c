@@ -44,18 +44,24 @@ sg_kind_name(int kind)
     return kind == SG_REQ_LIVE ? "live" : "catchup";
 }
 
+void
+sg_sessions_count(sg_daemon_t *d, int *live, int *catchup)
+{
+    *live = *catchup = 0;
+    for (sg_session_t *s = d->sessions; s; s = s->next) {
+        if (s->sreq.kind == SG_REQ_LIVE) {
+            (*live)++;
+        } else {
+            (*catchup)++;
+        }
+    }
+}
+
 static void
 sg_sessions_collect(sg_metric_t *m, void *arg)
 {
-    sg_daemon_t *d = arg;
-    int live = 0, catchup = 0;
-    for (sg_session_t *s = d->sessions; s; s = s->next) {
-        if (s->sreq.kind == SG_REQ_LIVE) {
-            live++;
-        } else {
-            catchup++;
-        }
-    }
+    int live, catchup;
+    sg_sessions_count(arg, &live, &catchup);
     sg_metric_set(m, (const char *const[]){"live", NULL}, live);
     sg_metric_set(m, (const char *const[]){"catchup", NULL}, catchup);
 }
@@ -401,18 +407,6 @@ sg_channel_handler(sg_http_req_t *r, void *arg)
         sg_session_fail(s, 502, "the provider failed");
         break;
     }
-}
-
-sg_session_t *
-sg_session_next(sg_session_t *s)
-{
-    return s->next;
-}
-
-int
-sg_session_kind(const sg_session_t *s)
-{
-    return s->sreq.kind;
 }
 
 void

@@ -18,9 +18,8 @@ void sg_sessions_init(sg_daemon_t *d);
 void sg_sessions_close_all(sg_daemon_t *d);
 void sg_sessions_close_plugin(sg_daemon_t *d, sg_plugin_t *p);
 
-/* Iteration for status pages. */
-sg_session_t *sg_session_next(sg_session_t *s);
-int sg_session_kind(const sg_session_t *s);
+/* Sessions by kind, for status pages and metrics. */
+void sg_sessions_count(sg_daemon_t *d, int *live, int *catchup);
 
 /* Host calls. */
 void sg_session_ready(sg_session_t *s, const char *ctype, int64_t length);

@@ -134,6 +134,7 @@ def test_slow_request_gets_408(daemon):
     elapsed = time.monotonic() - t0
     status, h, body = split_response(data)
     assert status == 408 and json.loads(body)["error"] == "request not received in time"
+    assert int(h["content-length"]) == len(body)
     assert 0.5 < elapsed < 4
     # an idle connection (no bytes at all) is closed silently
     s = socket.create_connection((daemon.host, daemon.port), timeout=5)

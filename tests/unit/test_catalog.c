@@ -140,6 +140,22 @@ prog(const char *ch, int64_t start, int64_t dur, const char *title)
     return p;
 }
 
+/* "Morning News" on channel 1 with every optional field set. */
+static sg_programme_t
+full_prog(int64_t start)
+{
+    sg_programme_t p = prog("1", start, 3600, "Morning News");
+    p.sub_title = "Headlines";
+    p.description = "The day's <news> & \"views\".";
+    p.season = 2;
+    p.episode = 5;
+    p.year = 2024;
+    p.genre = "News";
+    p.age_rating = 12;
+    p.icon = "/img/p.png";
+    return p;
+}
+
 /* ---- transactions -------------------------------------------------------------------- */
 
 static void
@@ -151,7 +167,7 @@ test_publish(void)
     sg_channel_t two = {.id = "2", .tvg_id = "two.tv", .name = "Two", .number = 2,
                         .logo = "http://img.example/2.png", .caps = SG_CAP_LIVE,
                         .catchup_days = -3};
-    sg_programme_t news = prog("1", g_t0, 3600, "Morning News");
+    sg_programme_t news = full_prog(g_t0);
     sg_programme_t midday = prog("1", g_t0 + 3600, 3600, "Midday");
     sg_programme_t film = prog("2", g_t0, 7200, "Film");
     sg_programme_t orphan = prog("nope", g_t0, 60, "For an unknown channel");
@@ -159,14 +175,6 @@ test_publish(void)
     const sg_chan_t *ch;
     sg_txn_t *t;
 
-    news.sub_title = "Headlines";
-    news.description = "The day's <news> & \"views\".";
-    news.season = 2;
-    news.episode = 5;
-    news.year = 2024;
-    news.genre = "News";
-    news.age_rating = 12;
-    news.icon = "/img/p.png";
     news.pid = "p-1";
 
     CHECK_INT(sg_catalog_nchannels(g_cat), 0);
@@ -532,16 +540,8 @@ test_guide(void)
     free(xml);
 
     {
-        sg_programme_t full = prog("1", g_t0 + 86400, 3600, "Morning News");
+        sg_programme_t full = full_prog(g_t0 + 86400);
         sg_txn_t *t = sg_catalog_begin(g_cat, "a", 0);
-        full.sub_title = "Headlines";
-        full.description = "The day's <news> & \"views\".";
-        full.season = 2;
-        full.episode = 5;
-        full.year = 2024;
-        full.genre = "News";
-        full.age_rating = 12;
-        full.icon = "/img/p.png";
         CHECK_INT(sg_txn_programme(t, &full), SG_OK);
         CHECK_INT(commit(t), SG_OK);
     }
