@@ -27,6 +27,7 @@
 #include "sg_daemon.h"
 #include "sg_routes.h"
 #include "sg_script.h"
+#include "stream/sg_hub.h"
 #include "stream/sg_session.h"
 #include "util/sg_cidr.h"
 #include "util/sg_log.h"
@@ -240,6 +241,35 @@ sg_http_setup(sg_daemon_t *d)
     return 0;
 }
 
+static void
+sg_live_conf(sg_daemon_t *d)
+{
+    const sg_conf_t *live = sg_conf_group(d->conf.root, "live", 0);
+    sg_hub_conf_t hc = {0};
+    hc.ring_ms = (int)(sg_conf_float(live, "ring_seconds") * 1000.0);
+    hc.linger_ms = (int)sg_conf_int(live, "linger_ms");
+    hc.source_timeout_ms = (int)sg_conf_int(live, "source_timeout") * 1000;
+    hc.rejoin_s = (int)sg_conf_int(live, "rejoin_interval");
+    hc.start_behind_ms = (int)sg_conf_int(live, "start_behind_live_ms");
+    hc.slow_policy = strcmp(sg_conf_string(live, "slow_client"), "resync") == 0 ? SG_SLOW_RESYNC
+                                                                                : SG_SLOW_DROP;
+    hc.batch_bytes = (size_t)sg_conf_int(live, "batch_kbytes") * 1024;
+    hc.batch_ms = (int)sg_conf_int(live, "batch_ms");
+    hc.rcvbuf = (int)sg_conf_int(live, "rcvbuf_kbytes") * 1024;
+    snprintf(hc.iface, sizeof(hc.iface), "%s", sg_conf_string(live, "iface"));
+    sg_hubs_set_conf(d->hubs, &hc);
+}
+
+/* Once a second: admission's interface counter. */
+static void
+sg_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    sg_daemon_t *d = arg;
+    (void)fd;
+    (void)what;
+    sg_admit_tick(&d->admit);
+}
+
 static int
 sg_run(sg_daemon_t *d, const char *ready_file)
 {
@@ -276,8 +306,20 @@ sg_run(sg_daemon_t *d, const char *ready_file)
     xmlInitParser();
     d->started = time(NULL);
     d->started_mono_ms = sg_mono_ms();
-    d->admit.max_clients = (int)sg_conf_int(sg_conf_group(root, "admission", 0), "max_clients");
+    {
+        const sg_conf_t *adm = sg_conf_group(root, "admission", 0);
+        d->admit.max_clients = (int)sg_conf_int(adm, "max_clients");
+        d->admit.max_sources = (int)sg_conf_int(adm, "max_sources");
+        d->admit.max_kbps = sg_conf_int(adm, "max_kbps");
+        snprintf(d->admit.iface, sizeof(d->admit.iface), "%s", sg_conf_string(adm, "iface"));
+    }
     sg_admit_metrics_init(&d->admit);
+    d->hubs = sg_hubs_new(d->base, &d->admit);
+    if (d->hubs == NULL) goto out;
+    sg_live_conf(d);
+    sg_hubs_metrics_init(d->hubs);
+    d->tick = event_new(d->base, -1, EV_PERSIST, sg_tick_cb, d);
+    if (d->tick) event_add(d->tick, &(struct timeval){1, 0});
     sg_sessions_init(d);
 
     d->catalog = sg_catalog_open(d->base, d->state_dir,
@@ -310,6 +352,10 @@ out:
      * while plugins are alive); stop plugins; flush the catalog. */
     if (d->http) sg_http_server_shutdown(d->http);
     sg_sessions_close_all(d);
+    sg_hubs_free(d->hubs);
+    d->hubs = NULL;
+    if (d->tick) event_free(d->tick);
+    d->tick = NULL;
     sg_plugins_stop(d);
     sg_catalog_close(d->catalog);
     d->catalog = NULL;

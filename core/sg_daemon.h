@@ -13,6 +13,7 @@ typedef struct sg_http_server_s sg_http_server_t;
 typedef struct sg_catalog_s sg_catalog_t;
 typedef struct sg_net_s sg_net_t;
 typedef struct sg_script_s sg_script_t;
+typedef struct sg_hubs_s sg_hubs_t;
 
 typedef struct sg_daemon_s {
     struct event_base *base;
@@ -27,6 +28,8 @@ typedef struct sg_daemon_s {
     sg_script_t *timers;
     sg_plugin_t **plugins;
     int nplugins;
+    sg_hubs_t *hubs;
+    struct event *tick;
     sg_session_t *sessions;
     int nsessions;
     sg_admit_t admit;

@@ -17,6 +17,7 @@
 #include "plugin/sg_plugin.h"
 #include "sg_config.h"
 #include "stream/sg_session.h"
+#include "stream/sg_hub.h"
 #include "util/sg_log.h"
 #include "util/sg_util.h"
 
@@ -151,7 +152,7 @@ sg_route_status(sg_http_req_t *r, void *arg)
 {
     sg_daemon_t *d = arg;
     json_t *root = json_object(), *plugins = json_array(), *cat = json_object();
-    int live, catchup;
+    int live, catchup, udpxy;
     char started[32];
     struct tm tm;
 
@@ -195,13 +196,19 @@ sg_route_status(sg_http_req_t *r, void *arg)
     json_object_set_new(cat, "pending_updates", json_integer(sg_catalog_busy(d->catalog)));
     json_object_set_new(root, "catalog", cat);
 
-    sg_sessions_count(d, &live, &catchup);
-    json_object_set_new(root, "clients", json_pack("{s:i,s:i,s:i}", "live", live, "catchup",
-                                                   catchup, "total", live + catchup));
+    sg_sessions_count(d, &live, &catchup, &udpxy);
+    json_object_set_new(root, "clients",
+                        json_pack("{s:i,s:i,s:i,s:i}", "live", live, "catchup", catchup, "udpxy",
+                                  udpxy, "total", live + catchup + udpxy));
     json_object_set_new(root, "connections", json_integer(sg_http_connections(d->http)));
-    json_object_set_new(root, "admission",
-                        json_pack("{s:i,s:i,s:I}", "max_clients", d->admit.max_clients, "clients",
-                                  d->admit.clients, "rejected", (json_int_t)d->admit.rejected));
+    json_object_set_new(
+        root, "admission",
+        json_pack("{s:i,s:i,s:i,s:i,s:I,s:f,s:I,s:I}", "max_clients", d->admit.max_clients,
+                  "clients", d->admit.clients, "max_sources", d->admit.max_sources, "sources",
+                  d->admit.sources, "max_kbps", (json_int_t)d->admit.max_kbps, "kbps",
+                  d->admit.kbps, "rejected", (json_int_t)d->admit.rejected, "preempted",
+                  (json_int_t)d->admit.preempted));
+    json_object_set_new(root, "sources", sg_hubs_status_json(d->hubs));
     json_object_set_new(root, "http_client", json_pack("{s:b,s:i}", "loaded", sg_net_loaded(d->net),
                                                        "transfers", sg_net_running(d->net)));
     sg_http_reply_json(r, 200, root);
@@ -417,6 +424,35 @@ sg_route_reload(sg_http_req_t *r, void *arg)
     sg_http_reply_json(r, 200, json_pack("{s:s}", "status", "reloaded"));
 }
 
+/* udpxy's /status page: plain HTML, sources and clients. */
+static void
+sg_route_status_page(sg_http_req_t *r, void *arg)
+{
+    sg_daemon_t *d = arg;
+    struct evbuffer *b = evbuffer_new();
+    int live, catchup, udpxy;
+
+    if (b == NULL) {
+        sg_http_error(r, 500, "out of memory");
+        return;
+    }
+    sg_sessions_count(d, &live, &catchup, &udpxy);
+    evbuffer_add_printf(b,
+                        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+                        "<meta http-equiv=\"refresh\" content=\"5\">"
+                        "<title>streamgate status</title></head>\n<body>\n"
+                        "<h1>streamgate %s</h1>\n<p>pid %d, up %llds, listening on %s</p>\n"
+                        "<p id=\"summary\">%d clients (%d live, %d catchup, %d udpxy), %d sources, "
+                        "%.0f kbit/s in</p>\n",
+                        SG_VERSION, (int)getpid(), (long long)(time(NULL) - d->started),
+                        d->base_url, live + catchup + udpxy, live, catchup, udpxy,
+                        sg_hubs_count(d->hubs), sg_hubs_kbps(d->hubs));
+    sg_hubs_status_html(d->hubs, b);
+    evbuffer_add_printf(b, "</body></html>\n");
+    sg_http_reply_buffer(r, 200, "text/html; charset=utf-8", b);
+    evbuffer_free(b);
+}
+
 static void
 sg_route_api_unknown(sg_http_req_t *r, void *arg)
 {
@@ -461,6 +497,12 @@ sg_routes_setup(sg_daemon_t *d)
     rc |= sg_http_route(h, "/api", SG_ROUTE_GET | SG_ROUTE_POST | SG_ROUTE_DELETE | SG_ROUTE_PREFIX,
                         "api", sg_route_api_unknown, d);
     rc |= sg_http_route(h, "/metrics", SG_ROUTE_GET, "metrics", sg_route_metrics, d);
+    rc |= sg_http_route(h, "/status", SG_ROUTE_GET | SG_ROUTE_PREFIX, "status_page",
+                        sg_route_status_page, d);
+    if (sg_conf_bool(sg_conf_group(d->conf.root, "server", 0), "udpxy_routes")) {
+        rc |= sg_http_route(h, "/udp", SG_ROUTE_GET | SG_ROUTE_PREFIX, "udpxy", sg_udpxy_handler, d);
+        rc |= sg_http_route(h, "/rtp", SG_ROUTE_GET | SG_ROUTE_PREFIX, "udpxy", sg_udpxy_handler, d);
+    }
     rc |= sg_http_route(h, "/", SG_ROUTE_GET, "index", sg_route_index, d);
     sg_http_fallback(h, sg_channel_handler, d);
     sg_metrics_setup(d);

@@ -1,16 +1,19 @@
 #include "sg_admit.h"
 
-#include "metrics/sg_metrics.h"
+#include <stdio.h>
 
-static sg_metric_t *sg_m_limit, *sg_m_used, *sg_m_rejected;
+#include "metrics/sg_metrics.h"
+#include "util/sg_log.h"
+#include "util/sg_util.h"
+
+static sg_metric_t *sg_m_limit, *sg_m_used, *sg_m_rejected, *sg_m_preempted;
 
 int
 sg_admit_acquire(sg_admit_t *a, const char **why)
 {
     if (a->max_clients > 0 && a->clients >= a->max_clients) {
         *why = "client limit reached (admission.max_clients)";
-        a->rejected++;
-        sg_metric_add(sg_m_rejected, (const char *const[]){"max_clients", NULL}, 1);
+        sg_admit_rejected(a, "max_clients");
         return -1;
     }
     a->clients++;
@@ -23,15 +26,56 @@ sg_admit_release(sg_admit_t *a)
     if (a->clients > 0) a->clients--;
 }
 
+void
+sg_admit_rejected(sg_admit_t *a, const char *reason)
+{
+    a->rejected++;
+    sg_metric_add(sg_m_rejected, (const char *const[]){reason, NULL}, 1);
+}
+
+void
+sg_admit_preempted(sg_admit_t *a)
+{
+    a->preempted++;
+    sg_metric_add(sg_m_preempted, NULL, 1);
+}
+
+void
+sg_admit_tick(sg_admit_t *a)
+{
+    char path[128];
+    unsigned long long rx;
+    uint64_t now = sg_mono_us();
+    FILE *f;
+
+    if (a->iface[0] == '\0') return;
+    snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/rx_bytes", a->iface);
+    f = fopen(path, "r");
+    if (f == NULL || fscanf(f, "%llu", &rx) != 1) {
+        if (a->iface_ok != -1) {
+            sg_log(SG_LOG_WARN, "admit", "admission.iface %s: cannot read %s", a->iface, path);
+        }
+        a->iface_ok = -1;
+        if (f) fclose(f);
+        return;
+    }
+    fclose(f);
+    if (a->iface_ok == 1 && now > a->iface_us && rx >= a->iface_rx) {
+        a->iface_kbps = (double)(rx - a->iface_rx) * 8.0 / 1000.0 / ((double)(now - a->iface_us) / 1e6);
+    }
+    a->iface_ok = 1;
+    a->iface_rx = rx;
+    a->iface_us = now;
+}
+
 static void
 sg_admit_collect(sg_metric_t *m, void *arg)
 {
     sg_admit_t *a = arg;
-    if (m == sg_m_limit) {
-        sg_metric_set(m, (const char *const[]){"clients", NULL}, a->max_clients);
-    } else {
-        sg_metric_set(m, (const char *const[]){"clients", NULL}, a->clients);
-    }
+    int lim = m == sg_m_limit;
+    sg_metric_set(m, (const char *const[]){"clients", NULL}, lim ? a->max_clients : a->clients);
+    sg_metric_set(m, (const char *const[]){"sources", NULL}, lim ? a->max_sources : a->sources);
+    sg_metric_set(m, (const char *const[]){"kbps", NULL}, lim ? (double)a->max_kbps : a->kbps);
 }
 
 void
@@ -39,11 +83,11 @@ sg_admit_metrics_init(sg_admit_t *a)
 {
     static const char *const res[] = {"resource", NULL};
     static const char *const reason[] = {"reason", NULL};
-    sg_m_limit = sg_metric_new(&(sg_metric_spec_t){.type = SG_METRIC_GAUGE,
-                                                   .name = "admission_limit",
-                                                   .help = "Admission budget per resource (0 = unlimited)",
-                                                   .labels = res},
-                               "streamgate_", 0);
+    sg_m_limit = sg_metric_new(
+        &(sg_metric_spec_t){.type = SG_METRIC_GAUGE, .name = "admission_limit",
+                            .help = "Admission budget per resource (0 = unlimited; kbps in kbit/s)",
+                            .labels = res},
+        "streamgate_", 0);
     sg_m_used = sg_metric_new(&(sg_metric_spec_t){.type = SG_METRIC_GAUGE,
                                                   .name = "admission_used",
                                                   .help = "Admission budget in use per resource",
@@ -52,6 +96,10 @@ sg_admit_metrics_init(sg_admit_t *a)
     sg_m_rejected = sg_metric_new(
         &(sg_metric_spec_t){.type = SG_METRIC_COUNTER, .name = "admission_rejections_total",
                             .help = "Sessions refused by admission control", .labels = reason},
+        "streamgate_", 0);
+    sg_m_preempted = sg_metric_new(
+        &(sg_metric_spec_t){.type = SG_METRIC_COUNTER, .name = "admission_preemptions_total",
+                            .help = "Lower-priority clients ended to make room for a new source"},
         "streamgate_", 0);
     sg_metric_set_collect(sg_m_limit, sg_admit_collect, a);
     sg_metric_set_collect(sg_m_used, sg_admit_collect, a);

@@ -29,12 +29,46 @@ static const sg_conf_key_t sg_server_keys[] = {
     {.name = "keepalive_timeout", .type = SG_CONF_INT, .def = "15", .min = 0, .max = 3600,
      .help = "seconds an idle keep-alive connection stays open; 0 disables keep-alive"},
     {.name = "max_connections", .type = SG_CONF_INT, .def = "10000", .min = 16, .max = 1000000},
+    {.name = "udpxy_routes", .type = SG_CONF_BOOL, .def = "true",
+     .help = "serve udpxy's /udp/[src@]group:port and /rtp/... for any multicast group"},
+    {.name = NULL},
+};
+
+static const char *const sg_slow_choices[] = {"drop", "resync", NULL};
+
+static const sg_conf_key_t sg_live_keys[] = {
+    {.name = "iface", .type = SG_CONF_STRING, .def = "",
+     .help = "interface (name or address) to join multicast on; empty: the route's"},
+    {.name = "ring_seconds", .type = SG_CONF_FLOAT, .def = "4", .min = 1, .max = 60,
+     .help = "seconds of each source kept in memory (fast start, slow clients)"},
+    {.name = "linger_ms", .type = SG_CONF_INT, .def = "2000", .min = 0, .max = 600000,
+     .help = "keep a source joined this long after its last client left"},
+    {.name = "source_timeout", .type = SG_CONF_INT, .def = "5", .min = 1, .max = 3600,
+     .help = "seconds without data before a source's clients are ended"},
+    {.name = "rejoin_interval", .type = SG_CONF_INT, .def = "0", .min = 0, .max = 86400,
+     .help = "re-send the IGMP join every N seconds (for forgetful snooping); 0: never"},
+    {.name = "start_behind_live_ms", .type = SG_CONF_INT, .def = "0", .min = 0, .max = 30000,
+     .help = "start new clients at a keyframe at least this far behind live"},
+    {.name = "slow_client", .type = SG_CONF_STRING, .def = "drop", .choices = sg_slow_choices,
+     .help = "a client that falls a whole ring behind is dropped, or resynchronised at a keyframe"},
+    {.name = "batch_kbytes", .type = SG_CONF_INT, .def = "64", .min = 1, .max = 1024,
+     .help = "send to clients when this much is pending"},
+    {.name = "batch_ms", .type = SG_CONF_INT, .def = "50", .min = 1, .max = 1000,
+     .help = "or when this long has passed"},
+    {.name = "rcvbuf_kbytes", .type = SG_CONF_INT, .def = "4096", .min = 64, .max = 262144,
+     .help = "UDP receive buffer per source"},
     {.name = NULL},
 };
 
 static const sg_conf_key_t sg_admission_keys[] = {
     {.name = "max_clients", .type = SG_CONF_INT, .def = "0", .min = 0, .max = 1000000,
      .help = "concurrent stream clients; 0: unlimited"},
+    {.name = "max_sources", .type = SG_CONF_INT, .def = "0", .min = 0, .max = 100000,
+     .help = "live sources open at once; 0: unlimited"},
+    {.name = "max_kbps", .type = SG_CONF_INT, .def = "0", .min = 0, .max = 1000000000,
+     .help = "kbit/s of sources at once (measured bitrates, or iface's rx rate); 0: unlimited"},
+    {.name = "iface", .type = SG_CONF_STRING, .def = "",
+     .help = "measure max_kbps on this interface's rx counter instead"},
     {.name = NULL},
 };
 
@@ -59,6 +93,7 @@ static const sg_conf_key_t sg_catalog_keys[] = {
 const sg_conf_key_t sg_conf_root_keys[] = {
     {.name = "server", .type = SG_CONF_GROUP, .sub = sg_server_keys},
     {.name = "admission", .type = SG_CONF_GROUP, .sub = sg_admission_keys},
+    {.name = "live", .type = SG_CONF_GROUP, .sub = sg_live_keys},
     {.name = "recordings", .type = SG_CONF_GROUP, .sub = sg_recordings_keys},
     {.name = "timers", .type = SG_CONF_GROUP, .sub = sg_timers_keys},
     {.name = "catalog", .type = SG_CONF_GROUP, .sub = sg_catalog_keys},

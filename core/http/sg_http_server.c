@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1038,6 +1039,8 @@ sg_http_stream_start(sg_http_req_t *r, int status, const char *ctype, int64_t le
         return;
     }
     r->state = SG_REQ_STREAMING;
+    /* Streams are batched upstream: let one write take a whole batch. */
+    bufferevent_set_max_single_write(r->conn->bev, 1u << 20);
 }
 
 size_t
@@ -1050,6 +1053,50 @@ sg_http_stream_write(sg_http_req_t *r, const void *data, size_t len)
         }
         evbuffer_add(out, data, len);
         r->body_bytes += len;
+    }
+    return evbuffer_get_length(out);
+}
+
+size_t
+sg_http_stream_refs(sg_http_req_t *r, const sg_http_ref_t *refs, int n, sg_http_hold_pt hold,
+                    sg_http_release_pt release)
+{
+    struct evbuffer *out = bufferevent_get_output(r->conn->bev);
+    struct iovec iov[16];
+    size_t skip = 0;
+    int i;
+
+    if (r->state != SG_REQ_STREAMING || r->length >= 0) {
+        /* Not a live stream (or one with a length): the copying path. */
+        for (i = 0; i < n; i++) sg_http_stream_write(r, refs[i].data, refs[i].len);
+        return evbuffer_get_length(out);
+    }
+    if (n <= (int)SG_ARRAY_SIZE(iov) && evbuffer_get_length(out) == 0) {
+        ssize_t w;
+        for (i = 0; i < n; i++) {
+            iov[i].iov_base = (void *)refs[i].data;
+            iov[i].iov_len = refs[i].len;
+        }
+        w = writev(bufferevent_getfd(r->conn->bev), iov, n);
+        /* EAGAIN and errors alike: queue the rest; the bufferevent reports
+         * a broken connection through its event callback. */
+        if (w > 0) skip = (size_t)w;
+    }
+    for (i = 0; i < n; i++) {
+        const char *p = refs[i].data;
+        size_t len = refs[i].len;
+        r->body_bytes += len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        p += skip;
+        len -= skip;
+        skip = 0;
+        hold(refs[i].owner);
+        if (evbuffer_add_reference(out, p, len, release, refs[i].owner) != 0) {
+            release(p, len, refs[i].owner);
+        }
     }
     return evbuffer_get_length(out);
 }

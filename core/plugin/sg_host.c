@@ -507,5 +507,6 @@ const sg_host_t sg_host_table = {
     .session_end = sg_session_end,
     .session_fail = sg_session_fail,
     .status_string = sg_host_status_string,
+    .session_source = sg_session_source,
     .status_int = sg_host_status_int,
 };

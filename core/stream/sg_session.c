@@ -10,6 +10,7 @@
 #include "http/sg_timespec.h"
 #include "metrics/sg_metrics.h"
 #include "plugin/sg_plugin.h"
+#include "stream/sg_hub.h"
 #include "util/sg_list.h"
 #include "util/sg_log.h"
 #include "util/sg_util.h"
@@ -20,8 +21,11 @@
 struct sg_session_s {
     sg_session_t *prev, *next;
     sg_daemon_t *d;
-    sg_plugin_t *p;
+    sg_plugin_t *p;        /* NULL for the udpxy routes                 */
     sg_http_req_t *req;    /* NULL once the client is gone              */
+    sg_hub_client_t *hc;   /* attached to a live hub                    */
+    const char *kind;      /* metric label: live, catchup, udpxy        */
+    int priority;          /* admission: who yields to whom             */
     sg_stream_req_t sreq;
     char *query;
     char chan[80];         /* catalog id (logs)                         */
@@ -38,18 +42,14 @@ struct sg_session_s {
 
 static sg_metric_t *sg_m_clients, *sg_m_sessions, *sg_m_bytes, *sg_m_ttfb;
 
-static const char *
-sg_kind_name(int kind)
-{
-    return kind == SG_REQ_LIVE ? "live" : "catchup";
-}
-
 void
-sg_sessions_count(sg_daemon_t *d, int *live, int *catchup)
+sg_sessions_count(sg_daemon_t *d, int *live, int *catchup, int *udpxy)
 {
-    *live = *catchup = 0;
+    *live = *catchup = *udpxy = 0;
     for (sg_session_t *s = d->sessions; s; s = s->next) {
-        if (s->sreq.kind == SG_REQ_LIVE) {
+        if (s->p == NULL) {
+            (*udpxy)++;
+        } else if (s->sreq.kind == SG_REQ_LIVE) {
             (*live)++;
         } else {
             (*catchup)++;
@@ -60,10 +60,11 @@ sg_sessions_count(sg_daemon_t *d, int *live, int *catchup)
 static void
 sg_sessions_collect(sg_metric_t *m, void *arg)
 {
-    int live, catchup;
-    sg_sessions_count(arg, &live, &catchup);
+    int live, catchup, udpxy;
+    sg_sessions_count(arg, &live, &catchup, &udpxy);
     sg_metric_set(m, (const char *const[]){"live", NULL}, live);
     sg_metric_set(m, (const char *const[]){"catchup", NULL}, catchup);
+    sg_metric_set(m, (const char *const[]){"udpxy", NULL}, udpxy);
 }
 
 void
@@ -98,7 +99,16 @@ sg_sessions_init(sg_daemon_t *d)
 static void
 sg_session_count(const sg_session_t *s, const char *result)
 {
-    sg_metric_add(sg_m_sessions, (const char *const[]){sg_kind_name(s->sreq.kind), result, NULL}, 1);
+    sg_metric_add(sg_m_sessions, (const char *const[]){s->kind, result, NULL}, 1);
+}
+
+static void
+sg_session_first_byte(sg_session_t *s)
+{
+    if (s->first) return;
+    s->first = 1;
+    sg_metric_observe(sg_m_ttfb, (const char *const[]){s->kind, NULL},
+                      (double)(sg_mono_us() - s->t0_us) / 1e6);
 }
 
 /* ---- lifetime ------------------------------------------------------------------ */
@@ -129,17 +139,21 @@ sg_session_finalize(sg_session_t *s)
     sg_daemon_t *d = s->d;
 
     /* Still attached (shutdown, plugin teardown): the client goes first. */
+    if (s->hc) {
+        sg_hub_detach(s->hc);
+        s->hc = NULL;
+    }
     sg_session_detach(s, 503, "shutting down");
-    if (s->opened && s->p->prov.close) {
+    if (s->opened && s->p && s->p->prov.close) {
         s->opened = 0;
         s->p->prov.close(s, s->p->state, s->state);
     }
     sg_admit_release(&d->admit);
     SG_LIST_REMOVE(&d->sessions, s);
     d->nsessions--;
-    s->p->sessions--;
+    if (s->p) s->p->sessions--;
     sg_log(SG_LOG_INFO, "stream", "%s %s %s: ended after %.1f s, %llu bytes", s->client,
-           sg_kind_name(s->sreq.kind), s->chan, (double)(sg_mono_us() - s->t0_us) / 1e6,
+           s->kind, s->chan, (double)(sg_mono_us() - s->t0_us) / 1e6,
            (unsigned long long)s->bytes);
     if (s->fin_ev) event_free(s->fin_ev);
     free(s->query);
@@ -166,7 +180,11 @@ static void
 sg_session_client_gone(sg_http_req_t *r, void *arg)
 {
     sg_session_t *s = arg;
-    s->req = NULL; /* r is being freed */
+    s->req = NULL; /* r is being freed: the hub must not write to it again */
+    if (s->hc) {
+        sg_hub_detach(s->hc);
+        s->hc = NULL;
+    }
     sg_session_schedule_end(s);
 }
 
@@ -177,7 +195,7 @@ sg_session_drained(sg_http_req_t *r, void *arg)
     if (!s->waiting || s->ending) return;
     s->waiting = 0;
     sg_http_stream_watermark(r, 0);
-    if (s->p->prov.resume) s->p->prov.resume(s, s->p->state, s->state);
+    if (s->p && s->p->prov.resume) s->p->prov.resume(s, s->p->state, s->state);
 }
 
 /* ---- host calls ------------------------------------------------------------------ */
@@ -209,14 +227,10 @@ sg_session_write(sg_session_t *s, const void *data, size_t len)
     if (s->ending || s->req == NULL) return SG_ERROR;
     if (s->req->state == 0) sg_session_ready(s, NULL, -1);
     if (s->req == NULL) return SG_ERROR; /* a HEAD request ended there */
-    if (!s->first) {
-        s->first = 1;
-        sg_metric_observe(sg_m_ttfb, (const char *const[]){sg_kind_name(s->sreq.kind), NULL},
-                          (double)(sg_mono_us() - s->t0_us) / 1e6);
-    }
+    sg_session_first_byte(s);
     backlog = sg_http_stream_write(s->req, data, len);
     s->bytes += len;
-    sg_metric_add(sg_m_bytes, (const char *const[]){sg_kind_name(s->sreq.kind), NULL}, (double)len);
+    sg_metric_add(sg_m_bytes, (const char *const[]){s->kind, NULL}, (double)len);
     if (backlog > SG_SESSION_HARD) {
         sg_log(SG_LOG_INFO, "stream", "%s %s: client too slow (%zu bytes queued), dropped",
                s->client, s->chan, backlog);
@@ -256,10 +270,174 @@ sg_session_fail(sg_session_t *s, int status, const char *reason)
     if (s->ending) return;
     if (status < 400 || status > 599) status = 502;
     sg_session_detach(s, status, reason ? reason : "upstream failed");
-    sg_log(SG_LOG_INFO, "stream", "%s %s %s: %d %s", s->client, sg_kind_name(s->sreq.kind),
+    sg_log(SG_LOG_INFO, "stream", "%s %s %s: %d %s", s->client, s->kind,
            s->chan, status, reason ? reason : "");
     sg_session_count(s, status == 404 ? "not_found" : status == 503 ? "busy" : "failed");
     sg_session_schedule_end(s);
+}
+
+/* ---- construction -------------------------------------------------------------------- */
+
+/* A session for request r: an admission slot (released by the finaliser
+ * on every path) and the client hooks. NULL when refused (answered). */
+static sg_session_t *
+sg_session_new(sg_daemon_t *d, sg_http_req_t *r, sg_plugin_t *p, const char *chan, const char *kind)
+{
+    sg_session_t *s;
+    const char *why;
+    size_t extra = p && p->prov.session_size ? p->prov.session_size : 1;
+    int64_t prio;
+
+    if (sg_admit_acquire(&d->admit, &why) != 0) {
+        sg_http_add_header(r, "Retry-After", "5");
+        sg_http_error(r, 503, "%s", why);
+        return NULL;
+    }
+    s = calloc(1, sizeof(*s) + extra);
+    if (s) s->fin_ev = event_new(d->base, -1, 0, sg_session_fin_cb, s);
+    if (s == NULL || s->fin_ev == NULL || (s->query = strdup(r->query)) == NULL) {
+        if (s && s->fin_ev) event_free(s->fin_ev);
+        free(s);
+        sg_admit_release(&d->admit);
+        sg_http_error(r, 500, "out of memory");
+        return NULL;
+    }
+    s->state = (char *)s + sizeof(*s);
+    s->d = d;
+    s->p = p;
+    s->req = r;
+    s->kind = kind;
+    s->t0_us = r->t0_us;
+    /* Viewers rank 100. A client may lower its own rank (?priority=0..99) to
+     * be pre-empted first, as recordings are; it can never raise it. */
+    s->priority = SG_PRIORITY_VIEWER;
+    {
+        char v[16];
+        if (sg_query_get(r->query, "priority", v, sizeof(v)) >= 0 &&
+            sg_parse_int64(v, strlen(v), &prio) == 0 && prio >= 0 && prio < SG_PRIORITY_VIEWER) {
+            s->priority = (int)prio;
+        }
+    }
+    snprintf(s->chan, sizeof(s->chan), "%s", chan);
+    snprintf(s->client, sizeof(s->client), "%s", r->client);
+    SG_LIST_PUSH(&d->sessions, s);
+    d->nsessions++;
+    if (p) p->sessions++;
+    r->owner = s;
+    r->on_close = sg_session_client_gone;
+    r->on_drain = sg_session_drained;
+    return s;
+}
+
+/* ---- live hubs ------------------------------------------------------------------------ */
+
+static void
+sg_session_hub_start(void *arg)
+{
+    sg_session_ready(arg, "video/mp2t", -1);
+}
+
+static void
+sg_session_hub_sent(void *arg, size_t n)
+{
+    sg_session_t *s = arg;
+    sg_session_first_byte(s);
+    s->bytes += n;
+    sg_metric_add(sg_m_bytes, (const char *const[]){s->kind, NULL}, (double)n);
+}
+
+static void
+sg_session_hub_end(void *arg, int status, const char *reason, const char *drop)
+{
+    sg_session_t *s = arg;
+    sg_hub_detach(s->hc);
+    s->hc = NULL;
+    if (status) {
+        sg_session_fail(s, status, reason);
+    } else if (drop && strcmp(drop, "slow_client") == 0) {
+        sg_session_count(s, "slow_client");
+        sg_session_detach(s, 503, reason);
+        sg_session_schedule_end(s);
+    } else {
+        sg_log(SG_LOG_INFO, "stream", "%s %s %s: %s", s->client, s->kind, s->chan, reason);
+        sg_session_end(s);
+    }
+}
+
+static const sg_hub_client_ops_t sg_session_hub_ops = {
+    .start = sg_session_hub_start,
+    .sent = sg_session_hub_sent,
+    .end = sg_session_hub_end,
+};
+
+static int
+sg_session_attach(sg_session_t *s, const sg_source_addr_t *a)
+{
+    int status = 502;
+    const char *why = "error";
+
+    if (s->ending || s->req == NULL) return SG_ERROR;
+    if (s->hc) {
+        sg_session_fail(s, 500, "the session already has a source");
+        return SG_ERROR;
+    }
+    if (s->sreq.head || s->req->is_head) {
+        /* HEAD: the headers, without joining anything. */
+        sg_session_ready(s, "video/mp2t", -1);
+        if (s->req) sg_session_end(s);
+        return SG_OK;
+    }
+    s->hc = sg_hubs_attach(s->d->hubs, a, s->req, s->priority, &sg_session_hub_ops, s, &status, &why);
+    if (s->hc == NULL) {
+        sg_session_fail(s, status, why);
+        return status == 503 ? SG_BUSY : SG_ERROR;
+    }
+    return SG_OK;
+}
+
+int
+sg_session_source(sg_session_t *s, const char *url)
+{
+    sg_source_addr_t a;
+    const char *why;
+    if (url == NULL || sg_source_parse_url(url, &a, &why) != 0) {
+        char reason[200];
+        snprintf(reason, sizeof(reason), "the provider gave a bad source %s: %s",
+                 url ? url : "(null)", url ? why : "missing");
+        sg_log(SG_LOG_WARN, "stream", "%s: %s", s->chan, reason);
+        sg_session_fail(s, 502, reason);
+        return SG_ERROR;
+    }
+    return sg_session_attach(s, &a);
+}
+
+/* /udp/[SRC@]GROUP:PORT and /rtp/...: udpxy's relay for any multicast. */
+void
+sg_udpxy_handler(sg_http_req_t *r, void *arg)
+{
+    sg_daemon_t *d = arg;
+    const char *raw = r->head.target, *q, *why;
+    char tail[256];
+    sg_source_addr_t a;
+    sg_session_t *s;
+
+    /* The raw target: '%' is one of udpxy's separators, not an escape. */
+    q = strchr(raw, '?');
+    snprintf(tail, sizeof(tail), "%.*s", (int)((q ? (size_t)(q - raw) : strlen(raw)) > 255 ? 255 : (q ? (size_t)(q - raw) : strlen(raw))), raw);
+    if (strlen(tail) < 5 || sg_source_parse_udpxy(tail + 5, &a, &why) != 0) {
+        sg_http_error(r, 400, "%s: %s (expected /udp/[source@]group:port)", r->path, why);
+        return;
+    }
+    if (!a.multicast) {
+        sg_http_error(r, 400, "%s: not a multicast group", r->path);
+        return;
+    }
+    s = sg_session_new(d, r, NULL, a.key, "udpxy");
+    if (s == NULL) return;
+    s->sreq.kind = SG_REQ_LIVE;
+    s->sreq.head = r->is_head;
+    sg_log(SG_LOG_INFO, "stream", "%s udpxy %s", s->client, a.key);
+    if (sg_session_attach(s, &a) == SG_OK) sg_session_count(s, "ok");
 }
 
 /* ---- the channel route ------------------------------------------------------------- */
@@ -341,29 +519,9 @@ sg_channel_handler(sg_http_req_t *r, void *arg)
             return;
         }
     }
-    if (sg_admit_acquire(&d->admit, &why) != 0) {
-        sg_http_add_header(r, "Retry-After", "5");
-        sg_http_error(r, 503, "%s", why);
-        return;
-    }
-    /* The slot is released by sg_session_finalize from here on. */
-    s = calloc(1, sizeof(*s) + (p->prov.session_size ? p->prov.session_size : 1));
-    if (s) s->fin_ev = event_new(d->base, -1, 0, sg_session_fin_cb, s);
-    if (s == NULL || s->fin_ev == NULL || (s->query = strdup(r->query)) == NULL) {
-        if (s && s->fin_ev) event_free(s->fin_ev);
-        free(s);
-        sg_admit_release(&d->admit);
-        sg_http_error(r, 500, "out of memory");
-        return;
-    }
-    s->state = (char *)s + sizeof(*s);
-    s->d = d;
-    s->p = p;
-    s->req = r;
-    s->t0_us = r->t0_us;
-    snprintf(s->chan, sizeof(s->chan), "%s", id);
+    s = sg_session_new(d, r, p, id, ts.kind == SG_REQ_LIVE ? "live" : "catchup");
+    if (s == NULL) return;
     snprintf(s->provider_id, sizeof(s->provider_id), "%s", ch->provider_id);
-    snprintf(s->client, sizeof(s->client), "%s", r->client);
     s->sreq.kind = ts.kind;
     s->sreq.format = ts.format;
     s->sreq.channel = s->provider_id;
@@ -372,12 +530,6 @@ sg_channel_handler(sg_http_req_t *r, void *arg)
     s->sreq.query = s->query;
     s->sreq.client = s->client;
     s->sreq.head = r->is_head;
-    SG_LIST_PUSH(&d->sessions, s);
-    d->nsessions++;
-    p->sessions++;
-    r->owner = s;
-    r->on_close = sg_session_client_gone;
-    r->on_drain = sg_session_drained;
 
     if (ts.kind == SG_REQ_CATCHUP) {
         char at[32];
@@ -393,7 +545,7 @@ sg_channel_handler(sg_http_req_t *r, void *arg)
     case SG_OK:
     case SG_AGAIN:
         s->opened = 1;
-        sg_session_count(s, "ok");
+        if (!s->ending) sg_session_count(s, "ok");
         /* HEAD: nothing more will come; answer with the headers now. */
         if (rc == SG_OK && s->sreq.head && s->req) sg_session_ready(s, NULL, -1);
         break;

@@ -19,7 +19,14 @@ void sg_sessions_close_all(sg_daemon_t *d);
 void sg_sessions_close_plugin(sg_daemon_t *d, sg_plugin_t *p);
 
 /* Sessions by kind, for status pages and metrics. */
-void sg_sessions_count(sg_daemon_t *d, int *live, int *catchup);
+void sg_sessions_count(sg_daemon_t *d, int *live, int *catchup, int *udpxy);
+
+/* Admission ranks: a new source may pre-empt clients ranked lower. */
+#define SG_PRIORITY_VIEWER 100
+#define SG_PRIORITY_RECORDING 10
+
+/* /udp/... and /rtp/...: relay any multicast group (udpxy's URLs). */
+void sg_udpxy_handler(sg_http_req_t *r, void *arg);
 
 /* Host calls. */
 void sg_session_ready(sg_session_t *s, const char *ctype, int64_t length);
@@ -27,5 +34,8 @@ void sg_session_header(sg_session_t *s, const char *name, const char *value);
 int sg_session_write(sg_session_t *s, const void *data, size_t len);
 void sg_session_end(sg_session_t *s);
 void sg_session_fail(sg_session_t *s, int status, const char *reason);
+/* Feed the session from a live source ("udp://[src@]group:port", see
+ * stream/sg_source.h): the client joins the source's shared hub. */
+int sg_session_source(sg_session_t *s, const char *url);
 
 #endif

@@ -80,6 +80,8 @@ static const sg_conf_key_t tp_channel_keys[] = {
     {.name = "groups", .type = SG_CONF_STRING},
     {.name = "catchup_days", .type = SG_CONF_INT, .def = "7", .min = 0, .max = 30},
     {.name = "live", .type = SG_CONF_BOOL, .def = "true"},
+    /* live from a multicast/unicast source through the core's hubs */
+    {.name = "source", .type = SG_CONF_STRING, .def = ""},
     {.name = NULL},
 };
 
@@ -508,6 +510,17 @@ tp_open(sg_session_t *s, void *state, void *sstate, const sg_stream_req_t *req)
     }
     if (strstr(req->query, "fail=503")) return SG_BUSY;
     if (strstr(req->query, "fail=502")) return SG_ERROR;
+    if (req->kind == SG_REQ_LIVE) {
+        /* A channel with a source: the core's live hub does the streaming. */
+        const sg_conf_t *c = st->host->conf(st->p);
+        for (int i = 0; i < st->host->conf_count(c, "channels"); i++) {
+            const sg_conf_t *ch = st->host->conf_group(c, "channels", i);
+            const char *src = st->host->conf_string(ch, "source");
+            if (strcmp(st->host->conf_string(ch, "id"), req->channel) == 0 && src[0]) {
+                return st->host->session_source(s, src);
+            }
+        }
+    }
     if (req->head) return SG_OK; /* no upstream for HEAD */
     if (req->format != SG_FMT_TS) {
         st->host->session_fail(s, 404, "demo: only MPEG-TS here");

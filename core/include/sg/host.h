@@ -229,6 +229,18 @@ struct sg_host_s {
     /* ---- status ------------------------------------------------------- */
     void (*status_string)(sg_status_t *st, const char *key, const char *value);
     void (*status_int)(sg_status_t *st, const char *key, int64_t value);
+
+    /* ---- live sources (ABI 1.1) ----------------------------------------- */
+    /* From open(): feed this session from a live source,
+     * "udp://[src@]group:port[?iface=NAME|ADDR]" (rtp:// is the same; raw TS
+     * or RTP framing is detected; "udp://@:port" is a unicast port). Every
+     * client of one source shares one hub: joined once, PAT/PMT and the
+     * newest keyframe first, batching, slow-client policy, admission.
+     * SG_OK: attached; the core streams until the client or the source
+     * ends, then close() runs as usual. SG_BUSY (admission, 503) or
+     * SG_ERROR (bad URL, join failed: 502): the session is already failing;
+     * return the same code from open(). */
+    int (*session_source)(sg_session_t *s, const char *url);
 };
 
 #endif /* SG_HOST_H */

@@ -1,0 +1,1017 @@
+#include "sg_hub.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <ifaddrs.h>
+#include <jansson.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "admit/sg_admit.h"
+#include "http/sg_http.h"
+#include "metrics/sg_metrics.h"
+#include "stream/sg_mpegts.h"
+#include "stream/sg_rtp.h"
+#include "util/sg_list.h"
+#include "util/sg_log.h"
+#include "util/sg_util.h"
+
+#define SG_CHUNK_PACKETS 348                         /* 65424 bytes of TS     */
+#define SG_CHUNK_BYTES (SG_CHUNK_PACKETS * SG_TS_PACKET)
+#define SG_HUB_KEYS 128                              /* keyframes remembered  */
+#define SG_HUB_RECV_BATCH 32                         /* datagrams per recvmmsg */
+#define SG_HUB_RECV_ROUNDS 8                         /* recvmmsg calls per wakeup */
+#define SG_HUB_DGRAM 2048
+#define SG_HUB_KEY_WAIT_US 1000000                   /* no keyframe: start anyway */
+#define SG_HUB_MIN_BACKLOG (2u << 20)
+#define SG_HUB_RING_MAX (64u << 20)                  /* cap whatever the bitrate */
+#define SG_HUB_PSI_MAX (10 * SG_TS_PACKET)
+#define SG_HUB_REFS 16
+
+/* An immutable (append-only) piece of the stream, shared by reference. */
+typedef struct sg_chunk_s {
+    struct sg_chunk_s *prev, *next; /* ring order, older to newer       */
+    uint64_t base;                  /* stream offset of data[0]         */
+    uint64_t t_us;                  /* arrival of the last byte          */
+    uint32_t refs;                  /* the ring's + one per queued piece */
+    uint32_t len;
+    uint8_t data[SG_CHUNK_BYTES];
+} sg_chunk_t;
+
+enum { SG_HC_WAIT, SG_HC_LIVE, SG_HC_RESYNC };
+
+struct sg_hub_client_s {
+    sg_hub_client_t *prev, *next;
+    sg_hub_t *hub;                  /* NULL once the hub let go          */
+    sg_http_req_t *r;
+    const sg_hub_client_ops_t *ops;
+    void *arg;
+    int priority;
+    int state;
+    int started;                    /* headers sent                      */
+    uint64_t t_attach_us;
+    uint64_t cur;                   /* next stream offset to send        */
+    uint64_t sent;
+    char client[64];
+};
+
+typedef struct sg_hub_key_s {
+    uint64_t off, t_us;
+} sg_hub_key_t;
+
+struct sg_hub_s {
+    sg_hub_t *prev, *next;
+    sg_hubs_t *hubs;
+    sg_source_addr_t addr;
+    int fd;
+    struct event *rd, *tick, *batch, *linger;
+    sg_hub_client_t *clients;
+    int nclients;
+    int framing;
+    sg_rtp_reorder_t reorder;
+    sg_ts_scan_t scan;
+    /* ring */
+    sg_chunk_t *head, *tail;
+    uint64_t wpos, flushed;        /* stream offsets: written, last flush  */
+    uint64_t last_flush_us;
+    sg_hub_key_t keys[SG_HUB_KEYS];
+    unsigned nkeys, key_next;
+    /* measurements */
+    uint64_t opened_us, last_rx_us, last_join_us, first_rx_us;
+    uint64_t bytes_in, bytes_prev, dgrams, bad_dgrams, rtp_lost_seen, rtp_reord_seen;
+    double kbps;
+    int timed_out;
+};
+
+typedef struct sg_hub_seen_s {
+    char key[160];
+    double kbps;
+} sg_hub_seen_t;
+
+struct sg_hubs_s {
+    struct event_base *base;
+    sg_admit_t *admit;
+    sg_hub_conf_t conf;
+    sg_hub_t *list;
+    int n;
+    sg_hub_seen_t seen[64];        /* last bitrate of recent sources       */
+    unsigned seen_next;
+    double freed_kbps;             /* closed since the last iface sample   */
+};
+
+static sg_metric_t *sg_m_sources, *sg_m_bitrate, *sg_m_lost, *sg_m_reordered, *sg_m_timeouts,
+    *sg_m_drops, *sg_m_resyncs, *sg_m_bad;
+
+/* The datagram scratch area: one loop thread, one area. */
+static uint8_t sg_hub_rx[SG_HUB_RECV_BATCH][SG_HUB_DGRAM];
+
+static void sg_hub_close(sg_hub_t *h);
+static void sg_hub_flush(sg_hub_t *h);
+
+/* ---- chunks --------------------------------------------------------------------------- */
+
+static void
+sg_chunk_hold(void *owner)
+{
+    ((sg_chunk_t *)owner)->refs++;
+}
+
+static void
+sg_chunk_unref(sg_chunk_t *c)
+{
+    if (--c->refs == 0) free(c);
+}
+
+static void
+sg_chunk_release(const void *data, size_t len, void *owner)
+{
+    (void)data;
+    (void)len;
+    sg_chunk_unref(owner);
+}
+
+/* Drop chunks older than the ring (never the newest: it is being written). */
+static void
+sg_hub_trim(sg_hub_t *h, uint64_t now)
+{
+    uint64_t keep_us = (uint64_t)h->hubs->conf.ring_ms * 1000;
+    while (h->head && h->head != h->tail &&
+           (h->head->t_us + keep_us < now || h->wpos - h->head->base > SG_HUB_RING_MAX)) {
+        sg_chunk_t *c = h->head;
+        h->head = c->next;
+        h->head->prev = NULL;
+        sg_chunk_unref(c);
+    }
+}
+
+static uint64_t
+sg_hub_ring_start(const sg_hub_t *h)
+{
+    return h->head ? h->head->base : h->wpos;
+}
+
+/* ---- ingest ------------------------------------------------------------------------------ */
+
+static int
+sg_hub_append_packet(sg_hub_t *h, const uint8_t *pkt, uint64_t now)
+{
+    sg_chunk_t *c = h->tail;
+
+    if (c == NULL || c->len + SG_TS_PACKET > SG_CHUNK_BYTES) {
+        sg_chunk_t *n = malloc(sizeof(*n));
+        if (n == NULL) return -1;
+        n->prev = c;
+        n->next = NULL;
+        n->base = h->wpos;
+        n->refs = 1;
+        n->len = 0;
+        n->t_us = now;
+        if (c) {
+            c->next = n;
+        } else {
+            h->head = n;
+        }
+        h->tail = n;
+        c = n;
+        sg_hub_trim(h, now);
+    }
+    if (sg_ts_scan_packet(&h->scan, pkt) & SG_TS_KEY) {
+        h->keys[h->key_next] = (sg_hub_key_t){h->wpos, now};
+        h->key_next = (h->key_next + 1) % SG_HUB_KEYS;
+        if (h->nkeys < SG_HUB_KEYS) h->nkeys++;
+    }
+    memcpy(c->data + c->len, pkt, SG_TS_PACKET);
+    c->len += SG_TS_PACKET;
+    c->t_us = now;
+    h->wpos += SG_TS_PACKET;
+    return 0;
+}
+
+static uint64_t sg_hub_now_us; /* the time of the datagrams being handled */
+
+static void
+sg_hub_append_ts(void *arg, const uint8_t *p, size_t len)
+{
+    sg_hub_t *h = arg;
+    size_t i = 0;
+
+    /* Datagrams carry whole packets; find the first sync if one does not. */
+    while (i < len && p[i] != 0x47) i++;
+    for (; i + SG_TS_PACKET <= len; i += SG_TS_PACKET) {
+        if (p[i] != 0x47) {
+            h->bad_dgrams++;
+            sg_metric_add(sg_m_bad, NULL, 1);
+            break;
+        }
+        if (sg_hub_append_packet(h, p + i, sg_hub_now_us) != 0) break;
+        h->bytes_in += SG_TS_PACKET;
+    }
+}
+
+static void
+sg_hub_datagram(sg_hub_t *h, const uint8_t *d, size_t n)
+{
+    sg_rtp_pkt_t pkt;
+    const char *why;
+
+    h->dgrams++;
+    if (h->framing == SG_FRAMING_UNKNOWN) {
+        h->framing = sg_framing_detect(d, n);
+        if (h->framing != SG_FRAMING_UNKNOWN) {
+            sg_log(SG_LOG_INFO, "live", "%s: %s", h->addr.key,
+                   h->framing == SG_FRAMING_RTP ? "RTP-wrapped MPEG-TS" : "raw MPEG-TS");
+        }
+    }
+    switch (h->framing) {
+    case SG_FRAMING_TS:
+        sg_hub_append_ts(h, d, n);
+        break;
+    case SG_FRAMING_RTP:
+        if (sg_rtp_parse(d, n, &pkt, &why) != 0) {
+            h->bad_dgrams++;
+            sg_metric_add(sg_m_bad, NULL, 1);
+            break;
+        }
+        sg_rtp_reorder_push(&h->reorder, pkt.seq, d + pkt.off, pkt.len, sg_hub_append_ts, h);
+        break;
+    default:
+        h->bad_dgrams++;
+        sg_metric_add(sg_m_bad, NULL, 1);
+        break;
+    }
+}
+
+static void
+sg_hub_schedule_flush(sg_hub_t *h, uint64_t now)
+{
+    uint64_t due = h->last_flush_us + (uint64_t)h->hubs->conf.batch_ms * 1000;
+    if (h->wpos - h->flushed >= h->hubs->conf.batch_bytes || now >= due) {
+        sg_hub_flush(h);
+    } else if (h->wpos > h->flushed && !event_pending(h->batch, EV_TIMEOUT, NULL)) {
+        struct timeval tv = {0, (suseconds_t)(due - now)};
+        event_add(h->batch, &tv);
+    }
+}
+
+static void
+sg_hub_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    sg_hub_t *h = arg;
+    struct mmsghdr msgs[SG_HUB_RECV_BATCH];
+    struct iovec iov[SG_HUB_RECV_BATCH];
+    uint64_t lost0 = h->reorder.lost, reord0 = h->reorder.reordered;
+    int round, i, n;
+
+    (void)what;
+    for (i = 0; i < SG_HUB_RECV_BATCH; i++) {
+        iov[i].iov_base = sg_hub_rx[i];
+        iov[i].iov_len = SG_HUB_DGRAM;
+        memset(&msgs[i].msg_hdr, 0, sizeof(msgs[i].msg_hdr));
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    sg_hub_now_us = sg_mono_us();
+    for (round = 0; round < SG_HUB_RECV_ROUNDS; round++) {
+        n = recvmmsg(fd, msgs, SG_HUB_RECV_BATCH, MSG_DONTWAIT, NULL);
+        if (n <= 0) break;
+        for (i = 0; i < n; i++) {
+            if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+                h->bad_dgrams++;
+                sg_metric_add(sg_m_bad, NULL, 1);
+                continue;
+            }
+            sg_hub_datagram(h, sg_hub_rx[i], msgs[i].msg_len);
+        }
+        if (n < SG_HUB_RECV_BATCH) break;
+    }
+    if (h->dgrams == 0) return;
+    if (h->first_rx_us == 0) h->first_rx_us = sg_hub_now_us;
+    h->last_rx_us = sg_hub_now_us;
+    if (h->reorder.lost != lost0) sg_metric_add(sg_m_lost, NULL, (double)(h->reorder.lost - lost0));
+    if (h->reorder.reordered != reord0) {
+        sg_metric_add(sg_m_reordered, NULL, (double)(h->reorder.reordered - reord0));
+    }
+    if (h->clients) sg_hub_schedule_flush(h, sg_hub_now_us);
+}
+
+/* ---- clients ----------------------------------------------------------------------------- */
+
+/* Hand the client the stream bytes [from, h->wpos) by reference. */
+static size_t
+sg_hub_send_range(sg_hub_t *h, sg_hub_client_t *c, uint64_t from)
+{
+    sg_http_ref_t refs[SG_HUB_REFS];
+    sg_chunk_t *k = h->tail;
+    size_t backlog = 0;
+    int n = 0, i;
+
+    if (from >= h->wpos || k == NULL) return sg_http_stream_backlog(c->r);
+    while (k->prev && k->base > from) k = k->prev;
+    if (from < k->base) from = k->base;
+    for (; k; k = k->next) {
+        uint64_t off = from > k->base ? from - k->base : 0;
+        if (off >= k->len) continue;
+        refs[n++] = (sg_http_ref_t){k->data + off, k->len - off, k};
+        if (n == SG_HUB_REFS) {
+            backlog = sg_http_stream_refs(c->r, refs, n, sg_chunk_hold, sg_chunk_release);
+            n = 0;
+        }
+    }
+    if (n > 0) backlog = sg_http_stream_refs(c->r, refs, n, sg_chunk_hold, sg_chunk_release);
+    for (i = 0; i < 1; i++) {
+        size_t bytes = (size_t)(h->wpos - from);
+        c->sent += bytes;
+        if (c->ops->sent) c->ops->sent(c->arg, bytes);
+    }
+    c->cur = h->wpos;
+    return backlog;
+}
+
+/* Where a (re)starting client begins: the newest keyframe at least
+ * start_behind_ms old that is still in the ring; 0 when there is none. */
+static int
+sg_hub_start_point(sg_hub_t *h, uint64_t now, uint64_t *off)
+{
+    uint64_t behind = (uint64_t)h->hubs->conf.start_behind_ms * 1000, start = sg_hub_ring_start(h);
+    int found = 0;
+    for (unsigned i = 0; i < h->nkeys; i++) {
+        const sg_hub_key_t *k = &h->keys[(h->key_next + SG_HUB_KEYS - 1 - i) % SG_HUB_KEYS];
+        if (k->off < start) break;
+        *off = k->off;
+        found = 1;
+        if (k->t_us + behind <= now) break;
+    }
+    return found;
+}
+
+static void
+sg_hub_client_end(sg_hub_client_t *c, int status, const char *reason, const char *drop)
+{
+    sg_hub_t *h = c->hub;
+    if (h == NULL) return;
+    SG_LIST_REMOVE(&h->clients, c);
+    h->nclients--;
+    c->hub = NULL;
+    if (drop) sg_metric_add(sg_m_drops, (const char *const[]){drop, NULL}, 1);
+    c->ops->end(c->arg, c->started ? 0 : status, reason, drop);
+}
+
+/* Start (or restart) a client: PAT/PMT, then the ring from a keyframe.
+ * Returns 0 when it must wait for data or a keyframe. */
+static int
+sg_hub_client_start(sg_hub_t *h, sg_hub_client_t *c, uint64_t now)
+{
+    uint8_t psi[SG_HUB_PSI_MAX];
+    size_t npsi;
+    uint64_t from;
+
+    if (!sg_hub_start_point(h, now, &from)) {
+        /* No keyframe (yet): wait a moment for one, then start at live. */
+        if (h->wpos == 0 || now - c->t_attach_us < SG_HUB_KEY_WAIT_US) return 0;
+        from = h->flushed;
+    }
+    if (!c->started) {
+        c->started = 1;
+        c->ops->start(c->arg);
+        if (c->hub == NULL) return 1; /* a HEAD request, or the client went away */
+    }
+    npsi = sg_ts_scan_psi(&h->scan, psi, sizeof(psi));
+    if (npsi > 0) {
+        sg_http_stream_write(c->r, psi, npsi);
+        c->sent += npsi;
+        if (c->ops->sent) c->ops->sent(c->arg, npsi);
+    }
+    c->state = SG_HC_LIVE;
+    sg_hub_send_range(h, c, from);
+    return 1;
+}
+
+static size_t
+sg_hub_max_backlog(const sg_hub_t *h)
+{
+    double ring = h->kbps * 125.0 * h->hubs->conf.ring_ms / 1000.0;
+    return ring > SG_HUB_MIN_BACKLOG ? (size_t)ring : SG_HUB_MIN_BACKLOG;
+}
+
+static void
+sg_hub_flush(sg_hub_t *h)
+{
+    sg_hub_client_t *c, *next;
+    uint64_t now = sg_mono_us();
+    size_t limit = sg_hub_max_backlog(h);
+
+    event_del(h->batch);
+    for (c = h->clients; c; c = next) {
+        size_t backlog;
+        next = c->next;
+        if (c->state == SG_HC_WAIT) {
+            sg_hub_client_start(h, c, now);
+            continue;
+        }
+        if (c->state == SG_HC_RESYNC) {
+            if (sg_http_stream_backlog(c->r) < limit / 4) {
+                sg_log(SG_LOG_INFO, "live", "%s %s: caught up, restarting at a keyframe", c->client,
+                       h->addr.key);
+                sg_metric_add(sg_m_resyncs, NULL, 1);
+                c->state = SG_HC_WAIT;
+                c->t_attach_us = now;
+                sg_hub_client_start(h, c, now);
+            }
+            continue;
+        }
+        backlog = sg_hub_send_range(h, c, c->cur);
+        if (backlog > limit) {
+            if (h->hubs->conf.slow_policy == SG_SLOW_RESYNC) {
+                sg_log(SG_LOG_INFO, "live", "%s %s: client too slow (%zu bytes queued), skipping",
+                       c->client, h->addr.key, backlog);
+                c->state = SG_HC_RESYNC;
+            } else {
+                sg_log(SG_LOG_INFO, "live", "%s %s: client too slow (%zu bytes queued), dropped",
+                       c->client, h->addr.key, backlog);
+                sg_hub_client_end(c, 503, "client too slow", "slow_client");
+            }
+        }
+    }
+    h->flushed = h->wpos;
+    h->last_flush_us = now;
+}
+
+static void
+sg_hub_batch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    sg_hub_flush(arg);
+}
+
+/* ---- source socket ------------------------------------------------------------------------ */
+
+static unsigned
+sg_hub_ifindex(const char *iface, const char **why)
+{
+    struct ifaddrs *ifa, *i;
+    struct in_addr a4;
+    struct in6_addr a6;
+    unsigned idx = 0;
+    int v4;
+
+    if (iface[0] == '\0') return 0;
+    v4 = inet_pton(AF_INET, iface, &a4) == 1;
+    if (!v4 && inet_pton(AF_INET6, iface, &a6) != 1) {
+        idx = if_nametoindex(iface);
+        if (idx == 0) *why = "no such network interface";
+        return idx;
+    }
+    if (getifaddrs(&ifa) != 0) {
+        *why = "cannot list network interfaces";
+        return 0;
+    }
+    for (i = ifa; i && idx == 0; i = i->ifa_next) {
+        if (i->ifa_addr == NULL) continue;
+        if (v4 && i->ifa_addr->sa_family == AF_INET &&
+            ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == a4.s_addr) {
+            idx = if_nametoindex(i->ifa_name);
+        } else if (!v4 && i->ifa_addr->sa_family == AF_INET6 &&
+                   memcmp(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, &a6, sizeof(a6)) == 0) {
+            idx = if_nametoindex(i->ifa_name);
+        }
+    }
+    freeifaddrs(ifa);
+    if (idx == 0) *why = "no interface has that address";
+    return idx;
+}
+
+static int
+sg_hub_join(sg_hub_t *h, int join, const char **why)
+{
+    const sg_source_addr_t *a = &h->addr;
+    int level = a->group.ss_family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
+    unsigned idx = sg_hub_ifindex(a->iface, why);
+
+    if (idx == 0 && a->iface[0]) return -1;
+    if (a->has_src) {
+        struct group_source_req gsr;
+        memset(&gsr, 0, sizeof(gsr));
+        gsr.gsr_interface = idx;
+        memcpy(&gsr.gsr_group, &a->group, sizeof(a->group));
+        memcpy(&gsr.gsr_source, &a->src, sizeof(a->src));
+        if (setsockopt(h->fd, level, join ? MCAST_JOIN_SOURCE_GROUP : MCAST_LEAVE_SOURCE_GROUP,
+                       &gsr, sizeof(gsr)) != 0) {
+            *why = strerror(errno);
+            return -1;
+        }
+    } else {
+        struct group_req gr;
+        memset(&gr, 0, sizeof(gr));
+        gr.gr_interface = idx;
+        memcpy(&gr.gr_group, &a->group, sizeof(a->group));
+        if (setsockopt(h->fd, level, join ? MCAST_JOIN_GROUP : MCAST_LEAVE_GROUP, &gr, sizeof(gr)) !=
+            0) {
+            *why = strerror(errno);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+sg_hub_open_socket(sg_hub_t *h, const char **why)
+{
+    const sg_source_addr_t *a = &h->addr;
+    int one = 1, zero = 0, rcv = h->hubs->conf.rcvbuf;
+
+    h->fd = socket(a->group.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (h->fd < 0) {
+        *why = strerror(errno);
+        return -1;
+    }
+    setsockopt(h->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* Beyond rmem_max needs CAP_NET_ADMIN; fall back to what is allowed. */
+    if (setsockopt(h->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) != 0) {
+        setsockopt(h->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+    }
+    if (a->multicast && a->group.ss_family == AF_INET) {
+        /* Only this group's datagrams, even when others share the port. */
+        setsockopt(h->fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof(zero));
+    }
+    if (bind(h->fd, (const struct sockaddr *)&a->group, a->glen) != 0) {
+        *why = strerror(errno);
+        return -1;
+    }
+    if (a->multicast && sg_hub_join(h, 1, why) != 0) return -1;
+    h->last_join_us = sg_mono_us();
+    return 0;
+}
+
+/* ---- hub lifetime ------------------------------------------------------------------------ */
+
+static void
+sg_hub_remember(sg_hubs_t *hs, const sg_hub_t *h)
+{
+    if (h->kbps <= 0) return;
+    for (unsigned i = 0; i < SG_ARRAY_SIZE(hs->seen); i++) {
+        if (strcmp(hs->seen[i].key, h->addr.key) == 0) {
+            hs->seen[i].kbps = h->kbps;
+            return;
+        }
+    }
+    snprintf(hs->seen[hs->seen_next].key, sizeof(hs->seen[0].key), "%s", h->addr.key);
+    hs->seen[hs->seen_next].kbps = h->kbps;
+    hs->seen_next = (hs->seen_next + 1) % SG_ARRAY_SIZE(hs->seen);
+}
+
+static void
+sg_hubs_update_admit(sg_hubs_t *hs)
+{
+    double sum = 0;
+    for (sg_hub_t *h = hs->list; h; h = h->next) sum += h->kbps;
+    hs->admit->sources = hs->n;
+    if (hs->admit->iface[0] && hs->admit->iface_ok == 1) {
+        hs->admit->kbps = hs->admit->iface_kbps - hs->freed_kbps;
+        if (hs->admit->kbps < sum) hs->admit->kbps = sum;
+    } else {
+        hs->admit->kbps = sum;
+    }
+}
+
+/* The one place a hub ends: its clients, socket, timers and ring go
+ * together. */
+static void
+sg_hub_close(sg_hub_t *h)
+{
+    sg_hubs_t *hs = h->hubs;
+
+    while (h->clients) sg_hub_client_end(h->clients, 503, "source closed", NULL);
+    sg_hub_remember(hs, h);
+    hs->freed_kbps += h->kbps;
+    SG_LIST_REMOVE(&hs->list, h);
+    hs->n--;
+    if (h->rd) event_free(h->rd);
+    if (h->tick) event_free(h->tick);
+    if (h->batch) event_free(h->batch);
+    if (h->linger) event_free(h->linger);
+    if (h->fd >= 0) close(h->fd); /* the kernel leaves the group */
+    while (h->head) {
+        sg_chunk_t *c = h->head;
+        h->head = c->next;
+        sg_chunk_unref(c);
+    }
+    sg_log(SG_LOG_INFO, "live", "%s: closed after %.1f s, %llu bytes in, %llu RTP packets lost",
+           h->addr.key, (double)(sg_mono_us() - h->opened_us) / 1e6,
+           (unsigned long long)h->bytes_in, (unsigned long long)h->reorder.lost);
+    free(h);
+    sg_hubs_update_admit(hs);
+}
+
+static void
+sg_hub_linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+    sg_hub_t *h = arg;
+    (void)fd;
+    (void)what;
+    if (h->clients == NULL) sg_hub_close(h);
+}
+
+static void
+sg_hub_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    sg_hub_t *h = arg;
+    sg_hubs_t *hs = h->hubs;
+    uint64_t now = sg_mono_us();
+    uint64_t quiet_since = h->last_rx_us ? h->last_rx_us : h->opened_us;
+    double inst = (double)(h->bytes_in - h->bytes_prev) * 8.0 / 1000.0;
+    (void)fd;
+    (void)what;
+
+    h->bytes_prev = h->bytes_in;
+    h->kbps = h->kbps > 0 ? 0.5 * h->kbps + 0.5 * inst : inst;
+    if (now - quiet_since > (uint64_t)hs->conf.source_timeout_ms * 1000) {
+        char why[200];
+        snprintf(why, sizeof(why), "no data from %s for %d ms", h->addr.key,
+                 hs->conf.source_timeout_ms);
+        sg_log(SG_LOG_WARN, "live", "%s: source timeout (%d clients ended)", why, h->nclients);
+        sg_metric_add(sg_m_timeouts, NULL, 1);
+        while (h->clients) sg_hub_client_end(h->clients, 504, why, "source_timeout");
+        sg_hub_close(h);
+        return;
+    }
+    if (hs->conf.rejoin_s > 0 && h->addr.multicast &&
+        now - h->last_join_us >= (uint64_t)hs->conf.rejoin_s * 1000000) {
+        const char *why = NULL;
+        sg_hub_join(h, 0, &why);
+        if (sg_hub_join(h, 1, &why) != 0) {
+            sg_log(SG_LOG_WARN, "live", "%s: re-join failed: %s", h->addr.key, why);
+        }
+        h->last_join_us = now;
+    }
+    /* The ring ages even when nothing arrives. */
+    sg_hub_trim(h, now);
+    sg_hubs_update_admit(hs);
+}
+
+static sg_hub_t *
+sg_hub_open(sg_hubs_t *hs, const sg_source_addr_t *addr, const char **why)
+{
+    sg_hub_t *h = calloc(1, sizeof(*h));
+    struct timeval sec = {1, 0};
+
+    if (h == NULL) {
+        *why = "out of memory";
+        return NULL;
+    }
+    h->hubs = hs;
+    h->addr = *addr;
+    h->fd = -1;
+    h->opened_us = h->last_flush_us = sg_mono_us();
+    sg_rtp_reorder_init(&h->reorder);
+    sg_ts_scan_init(&h->scan);
+    SG_LIST_PUSH(&hs->list, h);
+    hs->n++;
+    if (sg_hub_open_socket(h, why) != 0 ||
+        (h->rd = event_new(hs->base, h->fd, EV_READ | EV_PERSIST, sg_hub_read_cb, h)) == NULL ||
+        (h->tick = event_new(hs->base, -1, EV_PERSIST, sg_hub_tick_cb, h)) == NULL ||
+        (h->batch = evtimer_new(hs->base, sg_hub_batch_cb, h)) == NULL ||
+        (h->linger = evtimer_new(hs->base, sg_hub_linger_cb, h)) == NULL) {
+        sg_log(SG_LOG_WARN, "live", "%s: cannot open: %s", addr->key, *why ? *why : "no memory");
+        sg_hub_close(h);
+        return NULL;
+    }
+    event_add(h->rd, NULL);
+    event_add(h->tick, &sec);
+    sg_log(SG_LOG_INFO, "live", "%s: joined", addr->key);
+    sg_hubs_update_admit(hs);
+    return h;
+}
+
+/* ---- admission ------------------------------------------------------------------------------ */
+
+static double
+sg_hubs_estimate(sg_hubs_t *hs, const char *key)
+{
+    double sum = 0;
+    for (unsigned i = 0; i < SG_ARRAY_SIZE(hs->seen); i++) {
+        if (strcmp(hs->seen[i].key, key) == 0) return hs->seen[i].kbps;
+    }
+    for (sg_hub_t *h = hs->list; h; h = h->next) sum += h->kbps;
+    return hs->n > 0 ? sum / hs->n : 0;
+}
+
+/* Is there room for one more source of est kbps? NULL, or what is short. */
+static const char *
+sg_hubs_short(sg_hubs_t *hs, double est)
+{
+    sg_admit_t *a = hs->admit;
+    sg_hubs_update_admit(hs);
+    if (a->max_sources > 0 && hs->n >= a->max_sources) return "max_sources";
+    if (a->max_kbps > 0 && a->kbps + est > (double)a->max_kbps) return "max_kbps";
+    return NULL;
+}
+
+/* The hub to give up for a client of priority prio: one without clients
+ * (lingering) first, else the one whose best client ranks lowest, if that
+ * is below prio. */
+static sg_hub_t *
+sg_hubs_victim(sg_hubs_t *hs, int prio)
+{
+    sg_hub_t *best = NULL;
+    int best_rank = prio;
+    for (sg_hub_t *h = hs->list; h; h = h->next) {
+        int rank = -1;
+        for (sg_hub_client_t *c = h->clients; c; c = c->next) {
+            if (c->priority > rank) rank = c->priority;
+        }
+        if (rank < best_rank) {
+            best = h;
+            best_rank = rank;
+        }
+    }
+    return best;
+}
+
+sg_hub_client_t *
+sg_hubs_attach(sg_hubs_t *hs, const sg_source_addr_t *src, sg_http_req_t *r, int priority,
+               const sg_hub_client_ops_t *ops, void *arg, int *status, const char **why)
+{
+    sg_hub_t *h;
+    sg_hub_client_t *c;
+    sg_source_addr_t a = *src;
+
+    if (a.iface[0] == '\0' && hs->conf.iface[0]) {
+        snprintf(a.iface, sizeof(a.iface), "%s", hs->conf.iface);
+        sg_source_key(&a);
+    }
+    for (h = hs->list; h; h = h->next) {
+        if (strcmp(h->addr.key, a.key) == 0) break;
+    }
+    if (h == NULL) {
+        const char *shortage;
+        double est = sg_hubs_estimate(hs, a.key);
+        while ((shortage = sg_hubs_short(hs, est)) != NULL) {
+            sg_hub_t *v = sg_hubs_victim(hs, priority);
+            if (v == NULL) break;
+            if (v->clients) {
+                sg_log(SG_LOG_INFO, "admit", "%s: pre-empted (%d clients) for %s", v->addr.key,
+                       v->nclients, a.key);
+                while (v->clients) {
+                    sg_admit_preempted(hs->admit);
+                    sg_hub_client_end(v->clients, 503, "pre-empted by a higher-priority client",
+                                      "preempted");
+                }
+            }
+            sg_hub_close(v);
+        }
+        if (shortage) {
+            static char reason[160];
+            sg_admit_rejected(hs->admit, shortage);
+            if (strcmp(shortage, "max_sources") == 0) {
+                snprintf(reason, sizeof(reason), "source limit reached (admission.max_sources = %d)",
+                         hs->admit->max_sources);
+            } else {
+                snprintf(reason, sizeof(reason),
+                         "bandwidth budget exhausted (%.0f of %lld kbit/s in use, this source "
+                         "needs about %.0f)",
+                         hs->admit->kbps, (long long)hs->admit->max_kbps, est);
+            }
+            *status = 503;
+            *why = reason;
+            return NULL;
+        }
+        *why = NULL;
+        h = sg_hub_open(hs, &a, why);
+        if (h == NULL) {
+            static char reason[200];
+            snprintf(reason, sizeof(reason), "cannot open %s: %s", a.key, *why ? *why : "error");
+            *status = 502;
+            *why = reason;
+            return NULL;
+        }
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        if (h->clients == NULL && !event_pending(h->linger, EV_TIMEOUT, NULL)) sg_hub_close(h);
+        *status = 500;
+        *why = "out of memory";
+        return NULL;
+    }
+    event_del(h->linger);
+    c->hub = h;
+    c->r = r;
+    c->ops = ops;
+    c->arg = arg;
+    c->priority = priority;
+    c->state = SG_HC_WAIT;
+    c->t_attach_us = sg_mono_us();
+    snprintf(c->client, sizeof(c->client), "%s", r->client);
+    SG_LIST_PUSH(&h->clients, c);
+    h->nclients++;
+    /* A running hub starts the client now, at its newest keyframe. */
+    sg_hub_client_start(h, c, c->t_attach_us);
+    return c;
+}
+
+void
+sg_hub_detach(sg_hub_client_t *c)
+{
+    sg_hub_t *h = c->hub;
+    if (h) {
+        SG_LIST_REMOVE(&h->clients, c);
+        h->nclients--;
+        if (h->clients == NULL) {
+            struct timeval tv = {h->hubs->conf.linger_ms / 1000,
+                                 (suseconds_t)(h->hubs->conf.linger_ms % 1000) * 1000};
+            if (h->hubs->conf.linger_ms <= 0) {
+                sg_hub_close(h);
+            } else {
+                event_add(h->linger, &tv);
+            }
+        }
+    }
+    free(c);
+}
+
+/* ---- registry ---------------------------------------------------------------------------------- */
+
+sg_hubs_t *
+sg_hubs_new(struct event_base *base, sg_admit_t *admit)
+{
+    sg_hubs_t *hs = calloc(1, sizeof(*hs));
+    if (hs == NULL) return NULL;
+    hs->base = base;
+    hs->admit = admit;
+    hs->conf = (sg_hub_conf_t){.ring_ms = 4000,
+                               .linger_ms = 2000,
+                               .source_timeout_ms = 5000,
+                               .batch_ms = 50,
+                               .batch_bytes = 64u << 10,
+                               .rcvbuf = 4 << 20};
+    return hs;
+}
+
+void
+sg_hubs_set_conf(sg_hubs_t *hs, const sg_hub_conf_t *conf)
+{
+    hs->conf = *conf;
+}
+
+void
+sg_hubs_free(sg_hubs_t *hs)
+{
+    if (hs == NULL) return;
+    while (hs->list) sg_hub_close(hs->list);
+    free(hs);
+}
+
+int
+sg_hubs_count(sg_hubs_t *hs)
+{
+    return hs->n;
+}
+
+double
+sg_hubs_kbps(sg_hubs_t *hs)
+{
+    double sum = 0;
+    for (sg_hub_t *h = hs->list; h; h = h->next) sum += h->kbps;
+    return sum;
+}
+
+/* Call once a second from the daemon: admission.iface sampling. */
+static void
+sg_hubs_collect(sg_metric_t *m, void *arg)
+{
+    sg_hubs_t *hs = arg;
+    if (m == sg_m_sources) {
+        sg_metric_set(m, NULL, hs->n);
+        return;
+    }
+    sg_metric_clear(m);
+    for (sg_hub_t *h = hs->list; h; h = h->next) {
+        sg_metric_set(m, (const char *const[]){h->addr.key, NULL}, h->kbps * 125.0);
+    }
+}
+
+void
+sg_hubs_metrics_init(sg_hubs_t *hs)
+{
+    static const char *const src[] = {"source", NULL};
+    static const char *const reason[] = {"reason", NULL};
+    sg_m_sources = sg_metric_new(&(sg_metric_spec_t){.type = SG_METRIC_GAUGE,
+                                                     .name = "live_sources",
+                                                     .help = "Live sources open (joined)"},
+                                 "streamgate_", 0);
+    sg_m_bitrate = sg_metric_new(
+        &(sg_metric_spec_t){.type = SG_METRIC_GAUGE, .name = "live_source_bytes_per_second",
+                            .help = "Measured bitrate of each open source", .labels = src},
+        "streamgate_", 0);
+    sg_m_lost = sg_metric_new(&(sg_metric_spec_t){.type = SG_METRIC_COUNTER,
+                                                  .name = "live_rtp_lost_packets_total",
+                                                  .help = "RTP packets never received (sequence gaps)"},
+                              "streamgate_", 0);
+    sg_m_reordered = sg_metric_new(
+        &(sg_metric_spec_t){.type = SG_METRIC_COUNTER, .name = "live_rtp_reordered_packets_total",
+                            .help = "RTP packets that arrived out of order and were put back"},
+        "streamgate_", 0);
+    sg_m_bad = sg_metric_new(&(sg_metric_spec_t){.type = SG_METRIC_COUNTER,
+                                                 .name = "live_bad_datagrams_total",
+                                                 .help = "Datagrams that were neither TS nor RTP/TS"},
+                             "streamgate_", 0);
+    sg_m_timeouts = sg_metric_new(
+        &(sg_metric_spec_t){.type = SG_METRIC_COUNTER, .name = "live_source_timeouts_total",
+                            .help = "Sources closed because no data came for source_timeout"},
+        "streamgate_", 0);
+    sg_m_drops = sg_metric_new(&(sg_metric_spec_t){.type = SG_METRIC_COUNTER,
+                                                   .name = "stream_client_drops_total",
+                                                   .help = "Stream clients ended by the server, by reason",
+                                                   .labels = reason},
+                               "streamgate_", 0);
+    sg_m_resyncs = sg_metric_new(
+        &(sg_metric_spec_t){.type = SG_METRIC_COUNTER, .name = "live_client_resyncs_total",
+                            .help = "Slow clients restarted at a keyframe (slow_client = resync)"},
+        "streamgate_", 0);
+    sg_metric_set_collect(sg_m_sources, sg_hubs_collect, hs);
+    sg_metric_set_collect(sg_m_bitrate, sg_hubs_collect, hs);
+}
+
+/* ---- status ---------------------------------------------------------------------------------- */
+
+static void
+sg_html_escape(struct evbuffer *out, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': evbuffer_add(out, "&lt;", 4); break;
+        case '>': evbuffer_add(out, "&gt;", 4); break;
+        case '&': evbuffer_add(out, "&amp;", 5); break;
+        case '"': evbuffer_add(out, "&quot;", 6); break;
+        default: evbuffer_add(out, s, 1); break;
+        }
+    }
+}
+
+static const char *
+sg_framing_name(int f)
+{
+    return f == SG_FRAMING_RTP ? "RTP" : f == SG_FRAMING_TS ? "TS" : "-";
+}
+
+void
+sg_hubs_status_html(sg_hubs_t *hs, struct evbuffer *out)
+{
+    uint64_t now = sg_mono_us();
+    evbuffer_add_printf(out, "<h2>Sources (%d)</h2>\n<table border=\"1\" id=\"sources\">\n"
+                             "<tr><th>Source</th><th>Payload</th><th>Clients</th><th>Bitrate (kbit/s)"
+                             "</th><th>Up (s)</th><th>Bytes in</th><th>RTP lost</th></tr>\n",
+                        hs->n);
+    for (sg_hub_t *h = hs->list; h; h = h->next) {
+        evbuffer_add(out, "<tr><td>", 8);
+        sg_html_escape(out, h->addr.key);
+        evbuffer_add_printf(out, "</td><td>%s</td><td>%d</td><td>%.0f</td><td>%.0f</td><td>%llu</td>"
+                                 "<td>%llu</td></tr>\n",
+                            sg_framing_name(h->framing), h->nclients, h->kbps,
+                            (double)(now - h->opened_us) / 1e6, (unsigned long long)h->bytes_in,
+                            (unsigned long long)h->reorder.lost);
+    }
+    evbuffer_add(out, "</table>\n<h2>Clients</h2>\n<table border=\"1\" id=\"clients\">\n"
+                      "<tr><th>Client</th><th>Source</th><th>Connected (s)</th><th>Bytes sent</th>"
+                      "<th>State</th></tr>\n",
+                 strlen("</table>\n<h2>Clients</h2>\n<table border=\"1\" id=\"clients\">\n"
+                        "<tr><th>Client</th><th>Source</th><th>Connected (s)</th><th>Bytes sent</th>"
+                        "<th>State</th></tr>\n"));
+    for (sg_hub_t *h = hs->list; h; h = h->next) {
+        for (sg_hub_client_t *c = h->clients; c; c = c->next) {
+            evbuffer_add(out, "<tr><td>", 8);
+            sg_html_escape(out, c->client);
+            evbuffer_add(out, "</td><td>", 9);
+            sg_html_escape(out, h->addr.key);
+            evbuffer_add_printf(out, "</td><td>%.0f</td><td>%llu</td><td>%s</td></tr>\n",
+                                (double)(now - c->t_attach_us) / 1e6, (unsigned long long)c->sent,
+                                c->state == SG_HC_LIVE     ? "live"
+                                : c->state == SG_HC_RESYNC ? "resync"
+                                                           : "waiting");
+        }
+    }
+    evbuffer_add(out, "</table>\n", 9);
+}
+
+json_t *
+sg_hubs_status_json(sg_hubs_t *hs)
+{
+    json_t *arr = json_array();
+    uint64_t now = sg_mono_us();
+    for (sg_hub_t *h = hs->list; h; h = h->next) {
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s, s:i, s:f, s:f, s:I, s:I, s:I}", "source", h->addr.key,
+                           "payload", sg_framing_name(h->framing), "clients", h->nclients, "kbps",
+                           h->kbps, "uptime", (double)(now - h->opened_us) / 1e6, "bytes_in",
+                           (json_int_t)h->bytes_in, "rtp_lost", (json_int_t)h->reorder.lost,
+                           "rtp_reordered", (json_int_t)h->reorder.reordered));
+    }
+    return arr;
+}
