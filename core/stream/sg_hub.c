@@ -137,14 +137,24 @@ sg_chunk_release(const void *data, size_t len, void *owner)
     sg_chunk_unref(owner);
 }
 
-/* Drop chunks older than the ring (never the newest: it is being written). */
+static int sg_hub_start_point(sg_hub_t *h, uint64_t now, uint64_t *off);
+
+/* Drop chunks nobody can start from any more: older than the ring, or
+ * wholly before the keyframe a new client would start at (the ring holds
+ * up to ring_ms, but only what fast start can use: about one GOP). Never
+ * the newest chunk: it is being written. Clients already sent a chunk
+ * keep it alive by reference. */
 static void
 sg_hub_trim(sg_hub_t *h, uint64_t now)
 {
-    uint64_t keep_us = (uint64_t)h->hubs->conf.ring_ms * 1000;
-    while (h->head && h->head != h->tail &&
-           (h->head->t_us + keep_us < now || h->wpos - h->head->base > SG_HUB_RING_MAX)) {
+    uint64_t keep_us = (uint64_t)h->hubs->conf.ring_ms * 1000, from = 0;
+    int keyed = sg_hub_start_point(h, now, &from);
+
+    while (h->head && h->head != h->tail) {
         sg_chunk_t *c = h->head;
+        int old = c->t_us + keep_us < now || h->wpos - c->base > SG_HUB_RING_MAX;
+        int unusable = keyed && c->base + c->len <= from;
+        if (!old && !unusable) break;
         h->head = c->next;
         h->head->prev = NULL;
         sg_chunk_unref(c);

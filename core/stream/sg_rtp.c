@@ -220,7 +220,7 @@ sg_rtp_reorder_push(sg_rtp_reorder_t *r, uint16_t seq, const uint8_t *payload, s
         r->oversized++;
         return;
     }
-    memcpy(sl->data, payload, len);
+    if (len > 0) memcpy(sl->data, payload, len);
     sl->len = (uint16_t)len;
     sl->seq = seq;
     sl->used = 1;

@@ -19,9 +19,17 @@
  *
  * Everything runs in ONE thread: clock_nanosleep(TIMER_ABSTIME) to the next
  * deadline, but never more than one wake-up per millisecond; what is due by
- * then goes out as one sendmmsg() burst per destination.  A schedule more
- * than 200 ms late (the process was stopped, the box is overloaded) is moved
- * forward instead of being caught up in one flood.
+ * then goes out as one sendmmsg() burst per destination, the datagrams of a
+ * burst handed over as one UDP GSO buffer (UDP_SEGMENT; the receiver still
+ * gets separate datagrams) when the kernel allows it.  8 streams of 40 Mb/s
+ * cost a few per cent of a core.  A schedule more than 200 ms late (the
+ * process was stopped, the box is overloaded) is moved forward instead of
+ * being caught up in one flood.
+ *
+ * RTP (--rtp, --rtp-movistar): version 2, payload type 33, sequence numbers
+ * from --start-seq counting every scheduled datagram (dropped ones too), a
+ * 90 kHz timestamp of the scheduled send time, SSRC 0x4d435300 + the index
+ * of the destination.
  *
  * Test traffic must never leave the machine: multicast goes out through
  * the interface of --iface (default 127.0.0.1, i.e. lo) with TTL 1.
@@ -37,6 +45,10 @@
  * (--loops, --duration, SIGTERM or SIGINT), 1 on setup errors (file,
  * sockets), 2 on usage errors.
  */
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE                     /* sendmmsg(); meson passes it too */
+#endif
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -84,6 +96,7 @@
 #define MCS_PCR_HZ          27000000.0
 #define MCS_PCR_WRAP        ((int64_t) 300 << 33)
 #define MCS_PCR_MAX_GAP     MCS_PCR_HZ  /* a longer PCR gap is not timing */
+#define MCS_MIN_PKT_NS      1.504       /* faster than 1 Gb/s is not timing */
 
 enum {
     MCS_RAW = 0,
@@ -144,7 +157,6 @@ typedef struct {
     uint64_t         npkts;
     int64_t         *pkt_ns;            /* npkts + 1 times, pkt_ns[0] = 0 */
     int64_t          loop_ns;           /* = pkt_ns[npkts] */
-    int              pcr_pid;           /* -1 with --rate */
 
     /* the run */
     int64_t          t_start;
@@ -651,7 +663,7 @@ mcs_times_fixed(mcs_run_t *run)
  * PCR pacing.  The PCR PID is the one with the most PCRs.  Between two
  * consecutive PCRs of it the packets are spread evenly over the PCR
  * difference; a segment that is no timing (discontinuity, PCR going back or
- * jumping by more than a second) borrows the rate of the previous good one
+ * jumping by more than a second, over 1 Gb/s) borrows the rate of the previous good one
  * (or of the first good one).  Before the first and after the last PCR the
  * neighbouring segment's rate applies, which also gives the loop length.
  */
@@ -720,9 +732,10 @@ mcs_times_pcr(mcs_run_t *run)
         pcr[k] = v;
         if (k > 0) {
             delta = (v - pcr[k - 1] + MCS_PCR_WRAP) % MCS_PCR_WRAP;
-            good[k - 1] = !disc && delta > 0 && delta <= MCS_PCR_MAX_GAP;
             ns_pp[k - 1] = (double) delta * (1e9 / MCS_PCR_HZ)
                            / (double) (i - idx[k - 1]);
+            good[k - 1] = !disc && delta > 0 && delta <= MCS_PCR_MAX_GAP
+                          && ns_pp[k - 1] >= MCS_MIN_PKT_NS;
         }
         k++;
     }
@@ -756,10 +769,7 @@ mcs_times_pcr(mcs_run_t *run)
     t = (double) idx[0] * ns_pp[0];
     for (k = 0; k < npcr; k++) {
         seg_pkts = (k + 1 < npcr ? idx[k + 1] : run->npkts) - idx[k];
-        seg_ns = (good[k] && k + 1 < npcr)
-                 ? (double) ((pcr[k + 1] - pcr[k] + MCS_PCR_WRAP)
-                             % MCS_PCR_WRAP) * (1e9 / MCS_PCR_HZ)
-                 : ns_pp[k] * (double) seg_pkts;
+        seg_ns = ns_pp[k] * (double) seg_pkts;
         for (i = 1; i <= seg_pkts; i++) {
             run->pkt_ns[idx[k] + i] =
                 llround(t + seg_ns * (double) i / (double) seg_pkts);
@@ -767,7 +777,6 @@ mcs_times_pcr(mcs_run_t *run)
         t += seg_ns;
     }
 
-    run->pcr_pid = best;
     rc = 0;
 
 done:
@@ -793,7 +802,6 @@ mcs_load(mcs_run_t *run)
         return -1;
     }
 
-    run->pcr_pid = -1;
     if ((run->rate_mbps > 0.0 ? mcs_times_fixed(run)
                               : mcs_times_pcr(run)) != 0)
     {
@@ -820,7 +828,7 @@ mcs_open_dest(mcs_run_t *run, mcs_dest_t *d)
 {
     struct sockaddr_in  sa;
     unsigned char       c;
-    int                 one, sndbuf, gso_size;
+    int                 v, sndbuf, gso_size;
 
     d->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (d->fd == -1) {
@@ -883,8 +891,8 @@ mcs_open_dest(mcs_run_t *run, mcs_dest_t *d)
         }
 
     } else if (run->ttl_set) {
-        one = run->ttl;
-        if (setsockopt(d->fd, IPPROTO_IP, IP_TTL, &one, sizeof(one)) != 0) {
+        v = run->ttl;
+        if (setsockopt(d->fd, IPPROTO_IP, IP_TTL, &v, sizeof(v)) != 0) {
             fprintf(stderr, "mcsend: %s: IP_TTL: %s\n", d->spec,
                     strerror(errno));
             return -1;
@@ -904,17 +912,11 @@ mcs_open_dest(mcs_run_t *run, mcs_dest_t *d)
 }
 
 
+/* SIGINT/SIGTERM end the run with status 0, even while loading. */
 static int
-mcs_setup(mcs_run_t *run)
+mcs_signals(void)
 {
     struct sigaction  sa;
-    uint32_t          i;
-
-    for (i = 0; i < run->ndests; i++) {
-        if (mcs_open_dest(run, &run->dests[i]) != 0) {
-            return -1;
-        }
-    }
 
     /* no SA_RESTART: the signal must cut a sleep or a send short */
     memset(&sa, 0, sizeof(sa));
@@ -925,6 +927,21 @@ mcs_setup(mcs_run_t *run)
     {
         fprintf(stderr, "mcsend: sigaction: %s\n", strerror(errno));
         return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+mcs_setup(mcs_run_t *run)
+{
+    uint32_t  i;
+
+    for (i = 0; i < run->ndests; i++) {
+        if (mcs_open_dest(run, &run->dests[i]) != 0) {
+            return -1;
+        }
     }
 
     return 0;
@@ -1019,11 +1036,13 @@ mcs_send_error(mcs_run_t *run, const mcs_dest_t *d, int err, int64_t now)
 
 
 /*
- * Send g[first..n) to one destination.  With UDP GSO a run of datagrams
- * goes to the kernel as one buffer that it cuts into separate datagrams of
- * d->gso_size bytes (the wire sees the same datagrams, the sender pays for
- * one skb): this keeps 8 x 40 Mb/s at a few per cent of a core.  Only the
- * last datagram of a run may be shorter (the end of --loops).
+ * Send g[first..n) to one destination.  With UDP GSO a run of up to
+ * MCS_GSO_SEGS datagrams goes to the kernel as one buffer that it cuts into
+ * the same datagrams again (the receiver sees no difference, the sender
+ * pays for one skb instead of several).  Only the last datagram of a run
+ * may be shorter (the end of --loops).  Should GSO fail on the way out
+ * (a device without checksum offload), the destination falls back to one
+ * message per datagram.
  */
 static void
 mcs_send_dest(mcs_run_t *run, mcs_dest_t *d, const mcs_dgram_t *g,
@@ -1331,7 +1350,7 @@ main(int argc, char **argv)
 
     rc = 1;
 
-    if (mcs_load(&run) != 0 || mcs_setup(&run) != 0) {
+    if (mcs_signals() != 0 || mcs_load(&run) != 0 || mcs_setup(&run) != 0) {
         goto done;
     }
 

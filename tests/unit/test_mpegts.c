@@ -92,7 +92,7 @@ pmt_one_section(uint8_t *sec, uint8_t type, int pid, const uint8_t *info, size_t
     body[n++] = (uint8_t)pid;
     body[n++] = (uint8_t)(0xf0 | (ilen >> 8));
     body[n++] = (uint8_t)ilen;
-    memcpy(body + n, info, ilen);
+    if (ilen > 0) memcpy(body + n, info, ilen);
     n += ilen;
     return section(sec, 0x02, 0x0001, 0, body, n);
 }
@@ -317,6 +317,8 @@ static void
 test_audio_only(void)
 {
     static const uint8_t ac3_desc[] = {0x0a, 0x04, 's', 'p', 'a', 0x00, 0x6a, 0x01, 0x00};
+    static const uint8_t reg_eac3[] = {0x05, 0x04, 'E', 'A', 'C', '3'};
+    static const uint8_t short_desc[] = {0x6a, 0x05, 0x00}; /* AC-3, but cut */
     static const uint8_t teletext[] = {0x56, 0x05, 's', 'p', 'a', 0x09, 0x00};
     static const uint8_t adts[] = {0xff, 0xf1, 0x50, 0x80};
     uint8_t sec[SG_TS_PACKET];
@@ -340,6 +342,12 @@ test_audio_only(void)
     CHECK_INT(g_s.audio_pid, AUDIO2_PID);
     CHECK_INT(feed_es(AUDIO2_PID, 1, 0, 0, adts, sizeof(adts)), SG_TS_KEY);
     CHECK_INT(feed_es(AUDIO_PID, 1, 0, 0, adts, sizeof(adts)), 0);
+    /* ...or by an ATSC-style registration descriptor */
+    feed_section(PMT_PID, sec, pmt_one_section(sec, 0x06, AUDIO_PID, reg_eac3, sizeof(reg_eac3)));
+    CHECK_INT(g_s.audio_pid, AUDIO_PID);
+    /* a descriptor length past the ES info is not read */
+    feed_section(PMT_PID, sec, pmt_one_section(sec, 0x06, AUDIO_PID, short_desc, sizeof(short_desc)));
+    CHECK_INT(g_s.audio_pid, -1);
     /* Teletext as private data is not audio. */
     feed_section(PMT_PID, sec, pmt_one_section(sec, 0x06, AUDIO2_PID, teletext, sizeof(teletext)));
     CHECK_INT(g_s.audio_pid, -1);
