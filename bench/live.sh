@@ -53,11 +53,16 @@ cpu() {
     done
     echo "$t"
 }
-rss() { # KiB, the tree
+rss() { # KiB, the tree, plus memory-file rings (streamgate's memfd, msd_lite's)
     t=0
     for p in $1 $(pgrep -P "$1" || true); do
         v=$(awk '$1 == "VmRSS:" { print $2 }' "/proc/$p/status" 2>/dev/null || echo 0)
         t=$((t + ${v:-0}))
+        for f in /proc/"$p"/fd/*; do
+            case "$(readlink "$f" 2>/dev/null)" in
+            /memfd:*) b=$(stat -L -c %b "$f" 2>/dev/null || echo 0); t=$((t + b / 2)) ;;
+            esac
+        done
     done
     echo "$t"
 }
@@ -284,7 +289,8 @@ cat <<EOF
 
 streamgate live relay benchmark  ($(nproc) cores, $(uname -r), $(date -u +%Y-%m-%dT%H:%MZ))
 source: MPEG-2 SD + 2 MP2, raw TS multicast on loopback, offered ${OFFERED} Mb/s (PCR-paced)
-rate = per-client TS rate / offered (p50 and 1st percentile); CPU = relay process tree over ${RUN} s
+rate = per-client TS rate / offered (p50 and 1st percentile); CPU = relay process tree over ${RUN} s;
+RSS = resident memory of the tree plus its in-memory ring files (memfd)
 
 1. one source -> $CLIENTS clients (target: rate >= 99.5%, CPU <= 35%, RSS <= 8 MB + 64 KiB/client)
 $HEADER

@@ -117,20 +117,15 @@ void sg_http_stream_start(sg_http_req_t *r, int status, const char *ctype, int64
 /* Queue body bytes (copied). Returns the client's backlog in bytes. */
 size_t sg_http_stream_write(sg_http_req_t *r, const void *data, size_t len);
 size_t sg_http_stream_backlog(sg_http_req_t *r);
-/* Zero-copy writes of immutable memory. Each piece is written straight to
- * the socket while nothing is queued (one writev for the lot); what the
- * socket does not take is queued by reference: hold(owner) runs once per
- * piece kept and release(data, len, owner) when the server is done with it.
- * Returns the backlog in bytes. */
-typedef struct sg_http_ref_s {
-    const void *data;
-    size_t len;
-    void *owner;
-} sg_http_ref_t;
+/* Zero-copy: len bytes at off of file fd (an append-only memfd whose
+ * written bytes never change). While nothing is queued they go straight to
+ * the socket with sendfile(); the rest is queued as a file segment, for
+ * which hold(owner) runs once and release(owner) when the server is done
+ * with it (so the owner keeps fd open that long). Returns the backlog. */
 typedef void (*sg_http_hold_pt)(void *owner);
-typedef void (*sg_http_release_pt)(const void *data, size_t len, void *owner);
-size_t sg_http_stream_refs(sg_http_req_t *r, const sg_http_ref_t *refs, int n, sg_http_hold_pt hold,
-                           sg_http_release_pt release);
+typedef void (*sg_http_release_pt)(void *owner);
+size_t sg_http_stream_file(sg_http_req_t *r, int fd, uint64_t off, size_t len, void *owner,
+                           sg_http_hold_pt hold, sg_http_release_pt release);
 /* The body is complete: the connection closes (or is reused when the
  * length was known) once the backlog has drained. */
 void sg_http_stream_end(sg_http_req_t *r);

@@ -14,7 +14,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/uio.h>
+#include <sys/sendfile.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1057,47 +1057,57 @@ sg_http_stream_write(sg_http_req_t *r, const void *data, size_t len)
     return evbuffer_get_length(out);
 }
 
+typedef struct sg_file_ref_s {
+    void *owner;
+    sg_http_release_pt release;
+} sg_file_ref_t;
+
+static void
+sg_file_segment_done(struct evbuffer_file_segment const *seg, int flags, void *arg)
+{
+    sg_file_ref_t *ref = arg;
+    (void)seg;
+    (void)flags;
+    ref->release(ref->owner);
+    free(ref);
+}
+
 size_t
-sg_http_stream_refs(sg_http_req_t *r, const sg_http_ref_t *refs, int n, sg_http_hold_pt hold,
-                    sg_http_release_pt release)
+sg_http_stream_file(sg_http_req_t *r, int fd, uint64_t off, size_t len, void *owner,
+                    sg_http_hold_pt hold, sg_http_release_pt release)
 {
     struct evbuffer *out = bufferevent_get_output(r->conn->bev);
-    struct iovec iov[16];
-    size_t skip = 0;
-    int i;
+    struct evbuffer_file_segment *seg;
+    sg_file_ref_t *ref;
 
-    if (r->state != SG_REQ_STREAMING || r->length >= 0) {
-        /* Not a live stream (or one with a length): the copying path. */
-        for (i = 0; i < n; i++) sg_http_stream_write(r, refs[i].data, refs[i].len);
-        return evbuffer_get_length(out);
+    if (r->state != SG_REQ_STREAMING || len == 0) return evbuffer_get_length(out);
+    if (r->length >= 0 && r->body_bytes + len > (uint64_t)r->length) {
+        len = (size_t)((uint64_t)r->length - r->body_bytes);
     }
-    if (n <= (int)SG_ARRAY_SIZE(iov) && evbuffer_get_length(out) == 0) {
-        ssize_t w;
-        for (i = 0; i < n; i++) {
-            iov[i].iov_base = (void *)refs[i].data;
-            iov[i].iov_len = refs[i].len;
-        }
-        w = writev(bufferevent_getfd(r->conn->bev), iov, n);
+    r->body_bytes += len;
+    if (evbuffer_get_length(out) == 0) {
+        off_t o = (off_t)off;
+        ssize_t w = sendfile(bufferevent_getfd(r->conn->bev), fd, &o, len);
         /* EAGAIN and errors alike: queue the rest; the bufferevent reports
          * a broken connection through its event callback. */
-        if (w > 0) skip = (size_t)w;
-    }
-    for (i = 0; i < n; i++) {
-        const char *p = refs[i].data;
-        size_t len = refs[i].len;
-        r->body_bytes += len;
-        if (skip >= len) {
-            skip -= len;
-            continue;
+        if (w > 0) {
+            off += (uint64_t)w;
+            len -= (size_t)w;
         }
-        p += skip;
-        len -= skip;
-        skip = 0;
-        hold(refs[i].owner);
-        if (evbuffer_add_reference(out, p, len, release, refs[i].owner) != 0) {
-            release(p, len, refs[i].owner);
-        }
+        if (len == 0) return 0;
     }
+    ref = malloc(sizeof(*ref));
+    seg = ref ? evbuffer_file_segment_new(fd, (ev_off_t)off, (ev_off_t)len, 0) : NULL;
+    if (seg == NULL) {
+        free(ref);
+        return SIZE_MAX; /* out of memory: the caller drops the client as too slow */
+    }
+    ref->owner = owner;
+    ref->release = release;
+    hold(owner);
+    evbuffer_file_segment_add_cleanup_cb(seg, sg_file_segment_done, ref);
+    evbuffer_add_file_segment(out, seg, 0, (ev_off_t)len);
+    evbuffer_file_segment_free(seg); /* the buffer holds its own reference */
     return evbuffer_get_length(out);
 }
 

@@ -11,8 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 
 #include "admit/sg_admit.h"
 #include "http/sg_http.h"
@@ -23,8 +26,8 @@
 #include "util/sg_log.h"
 #include "util/sg_util.h"
 
-#define SG_CHUNK_PACKETS 348                         /* 65424 bytes of TS     */
-#define SG_CHUNK_BYTES (SG_CHUNK_PACKETS * SG_TS_PACKET)
+#define SG_HUB_STAGE (512u << 10)                    /* ingest batch          */
+#define SG_HUB_PUNCH (256u << 10)                    /* free ring in steps    */
 #define SG_HUB_KEYS 128                              /* keyframes remembered  */
 #define SG_HUB_RECV_BATCH 32                         /* datagrams per recvmmsg */
 #define SG_HUB_RECV_ROUNDS 8                         /* recvmmsg calls per wakeup */
@@ -33,17 +36,16 @@
 #define SG_HUB_MIN_BACKLOG (2u << 20)
 #define SG_HUB_RING_MAX (64u << 20)                  /* cap whatever the bitrate */
 #define SG_HUB_PSI_MAX (10 * SG_TS_PACKET)
-#define SG_HUB_REFS 16
 
-/* An immutable (append-only) piece of the stream, shared by reference. */
-typedef struct sg_chunk_s {
-    struct sg_chunk_s *prev, *next; /* ring order, older to newer       */
-    uint64_t base;                  /* stream offset of data[0]         */
-    uint64_t t_us;                  /* arrival of the last byte          */
-    uint32_t refs;                  /* the ring's + one per queued piece */
-    uint32_t len;
-    uint8_t data[SG_CHUNK_BYTES];
-} sg_chunk_t;
+/* The ring is an append-only memfd: stream offset = file offset. Written
+ * bytes never change, so clients are sent ranges of it with sendfile() and
+ * no copy; what falls out of the ring is punched out of the file (pages
+ * still queued in a socket live on until sent). The file is refcounted:
+ * queued ranges keep it open after the hub closed. */
+typedef struct sg_hubfile_s {
+    int fd;
+    unsigned refs;
+} sg_hubfile_t;
 
 enum { SG_HC_WAIT, SG_HC_LIVE, SG_HC_RESYNC };
 
@@ -78,8 +80,11 @@ struct sg_hub_s {
     sg_rtp_reorder_t reorder;
     sg_ts_scan_t scan;
     /* ring */
-    sg_chunk_t *head, *tail;
+    sg_hubfile_t *file;
     uint64_t wpos, flushed;        /* stream offsets: written, last flush  */
+    uint64_t ring_start, punched;  /* oldest usable offset; freed below    */
+    uint64_t stage_base;           /* offset of sg_hub_stage[0]            */
+    size_t stage_len;
     uint64_t last_flush_us;
     sg_hub_key_t keys[SG_HUB_KEYS];
     unsigned nkeys, key_next;
@@ -109,99 +114,100 @@ struct sg_hubs_s {
 static sg_metric_t *sg_m_sources, *sg_m_bitrate, *sg_m_lost, *sg_m_reordered, *sg_m_timeouts,
     *sg_m_drops, *sg_m_resyncs, *sg_m_bad;
 
-/* The datagram scratch area: one loop thread, one area. */
+/* The datagram scratch area and the ingest stage: one loop thread, one
+ * of each (the stage is committed before a read callback returns). */
 static uint8_t sg_hub_rx[SG_HUB_RECV_BATCH][SG_HUB_DGRAM];
+static uint8_t sg_hub_stage[SG_HUB_STAGE];
 
 static void sg_hub_close(sg_hub_t *h);
 static void sg_hub_flush(sg_hub_t *h);
 
-/* ---- chunks --------------------------------------------------------------------------- */
+/* ---- the ring file ------------------------------------------------------------------- */
 
 static void
-sg_chunk_hold(void *owner)
+sg_hubfile_hold(void *owner)
 {
-    ((sg_chunk_t *)owner)->refs++;
+    ((sg_hubfile_t *)owner)->refs++;
 }
 
 static void
-sg_chunk_unref(sg_chunk_t *c)
+sg_hubfile_release(void *owner)
 {
-    if (--c->refs == 0) free(c);
-}
-
-static void
-sg_chunk_release(const void *data, size_t len, void *owner)
-{
-    (void)data;
-    (void)len;
-    sg_chunk_unref(owner);
+    sg_hubfile_t *f = owner;
+    if (--f->refs == 0) {
+        close(f->fd);
+        free(f);
+    }
 }
 
 static int sg_hub_start_point(sg_hub_t *h, uint64_t now, uint64_t *off);
 
-/* Drop chunks nobody can start from any more: older than the ring, or
- * wholly before the keyframe a new client would start at (the ring holds
- * up to ring_ms, but only what fast start can use: about one GOP). Never
- * the newest chunk: it is being written. Clients already sent a chunk
- * keep it alive by reference. */
+/* Advance the ring start: never more than ring_ms back at the measured
+ * bitrate, and nothing before the keyframe a new client would start at
+ * (the ring holds about one GOP). Freed space goes back in 256 KiB steps. */
 static void
 sg_hub_trim(sg_hub_t *h, uint64_t now)
 {
-    uint64_t keep_us = (uint64_t)h->hubs->conf.ring_ms * 1000, from = 0;
-    int keyed = sg_hub_start_point(h, now, &from);
+    uint64_t from = 0, start = h->ring_start, cap = SG_HUB_RING_MAX;
 
-    while (h->head && h->head != h->tail) {
-        sg_chunk_t *c = h->head;
-        int old = c->t_us + keep_us < now || h->wpos - c->base > SG_HUB_RING_MAX;
-        int unusable = keyed && c->base + c->len <= from;
-        if (!old && !unusable) break;
-        h->head = c->next;
-        h->head->prev = NULL;
-        sg_chunk_unref(c);
+    if (h->kbps > 0) {
+        double ring = h->kbps * 125.0 * h->hubs->conf.ring_ms / 1000.0;
+        if (ring < cap) cap = ring < (1u << 20) ? (1u << 20) : (uint64_t)ring;
+    }
+    if (h->wpos > cap && h->wpos - cap > start) start = h->wpos - cap;
+    if (sg_hub_start_point(h, now, &from) && from > start) start = from;
+    h->ring_start = start;
+    start &= ~(uint64_t)4095;
+    if (start >= h->punched + SG_HUB_PUNCH) {
+        if (fallocate(h->file->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)h->punched,
+                      (off_t)(start - h->punched)) != 0) {
+            sg_log(SG_LOG_WARN, "live", "%s: cannot free ring space: %s", h->addr.key,
+                   strerror(errno));
+        }
+        h->punched = start;
     }
 }
 
 static uint64_t
 sg_hub_ring_start(const sg_hub_t *h)
 {
-    return h->head ? h->head->base : h->wpos;
+    return h->ring_start;
+}
+
+/* Write the staged packets to the ring file. */
+static void
+sg_hub_commit(sg_hub_t *h)
+{
+    size_t done = 0;
+    while (done < h->stage_len) {
+        ssize_t w = pwrite(h->file->fd, sg_hub_stage + done, h->stage_len - done,
+                           (off_t)(h->stage_base + done));
+        if (w <= 0) {
+            sg_log(SG_LOG_ERR, "live", "%s: ring write failed: %s; %zu bytes lost", h->addr.key,
+                   w < 0 ? strerror(errno) : "short write", h->stage_len - done);
+            h->wpos = h->stage_base + done;
+            break;
+        }
+        done += (size_t)w;
+    }
+    h->stage_len = 0;
+    h->stage_base = h->wpos;
 }
 
 /* ---- ingest ------------------------------------------------------------------------------ */
 
-static int
+static void
 sg_hub_append_packet(sg_hub_t *h, const uint8_t *pkt, uint64_t now)
 {
-    sg_chunk_t *c = h->tail;
-
-    if (c == NULL || c->len + SG_TS_PACKET > SG_CHUNK_BYTES) {
-        sg_chunk_t *n = malloc(sizeof(*n));
-        if (n == NULL) return -1;
-        n->prev = c;
-        n->next = NULL;
-        n->base = h->wpos;
-        n->refs = 1;
-        n->len = 0;
-        n->t_us = now;
-        if (c) {
-            c->next = n;
-        } else {
-            h->head = n;
-        }
-        h->tail = n;
-        c = n;
-        sg_hub_trim(h, now);
-    }
+    if (h->stage_len + SG_TS_PACKET > sizeof(sg_hub_stage)) sg_hub_commit(h);
     if (sg_ts_scan_packet(&h->scan, pkt) & SG_TS_KEY) {
         h->keys[h->key_next] = (sg_hub_key_t){h->wpos, now};
         h->key_next = (h->key_next + 1) % SG_HUB_KEYS;
         if (h->nkeys < SG_HUB_KEYS) h->nkeys++;
     }
-    memcpy(c->data + c->len, pkt, SG_TS_PACKET);
-    c->len += SG_TS_PACKET;
-    c->t_us = now;
+    memcpy(sg_hub_stage + h->stage_len, pkt, SG_TS_PACKET);
+    h->stage_len += SG_TS_PACKET;
     h->wpos += SG_TS_PACKET;
-    return 0;
 }
 
 static uint64_t sg_hub_now_us; /* the time of the datagrams being handled */
@@ -220,7 +226,7 @@ sg_hub_append_ts(void *arg, const uint8_t *p, size_t len)
             sg_metric_add(sg_m_bad, NULL, 1);
             break;
         }
-        if (sg_hub_append_packet(h, p + i, sg_hub_now_us) != 0) break;
+        sg_hub_append_packet(h, p + i, sg_hub_now_us);
         h->bytes_in += SG_TS_PACKET;
     }
 }
@@ -301,6 +307,7 @@ sg_hub_read_cb(evutil_socket_t fd, short what, void *arg)
         }
         if (n < SG_HUB_RECV_BATCH) break;
     }
+    sg_hub_commit(h);
     if (h->dgrams == 0) return;
     if (h->first_rx_us == 0) h->first_rx_us = sg_hub_now_us;
     h->last_rx_us = sg_hub_now_us;
@@ -313,33 +320,19 @@ sg_hub_read_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- clients ----------------------------------------------------------------------------- */
 
-/* Hand the client the stream bytes [from, h->wpos) by reference. */
+/* Hand the client the stream bytes [from, h->wpos) of the ring file. */
 static size_t
 sg_hub_send_range(sg_hub_t *h, sg_hub_client_t *c, uint64_t from)
 {
-    sg_http_ref_t refs[SG_HUB_REFS];
-    sg_chunk_t *k = h->tail;
-    size_t backlog = 0;
-    int n = 0, i;
+    size_t backlog, bytes;
 
-    if (from >= h->wpos || k == NULL) return sg_http_stream_backlog(c->r);
-    while (k->prev && k->base > from) k = k->prev;
-    if (from < k->base) from = k->base;
-    for (; k; k = k->next) {
-        uint64_t off = from > k->base ? from - k->base : 0;
-        if (off >= k->len) continue;
-        refs[n++] = (sg_http_ref_t){k->data + off, k->len - off, k};
-        if (n == SG_HUB_REFS) {
-            backlog = sg_http_stream_refs(c->r, refs, n, sg_chunk_hold, sg_chunk_release);
-            n = 0;
-        }
-    }
-    if (n > 0) backlog = sg_http_stream_refs(c->r, refs, n, sg_chunk_hold, sg_chunk_release);
-    for (i = 0; i < 1; i++) {
-        size_t bytes = (size_t)(h->wpos - from);
-        c->sent += bytes;
-        if (c->ops->sent) c->ops->sent(c->arg, bytes);
-    }
+    if (from < h->ring_start) from = h->ring_start;
+    if (from >= h->wpos) return sg_http_stream_backlog(c->r);
+    bytes = (size_t)(h->wpos - from);
+    backlog = sg_http_stream_file(c->r, h->file->fd, from, bytes, h->file, sg_hubfile_hold,
+                                  sg_hubfile_release);
+    c->sent += bytes;
+    if (c->ops->sent) c->ops->sent(c->arg, bytes);
     c->cur = h->wpos;
     return backlog;
 }
@@ -608,11 +601,7 @@ sg_hub_close(sg_hub_t *h)
     if (h->batch) event_free(h->batch);
     if (h->linger) event_free(h->linger);
     if (h->fd >= 0) close(h->fd); /* the kernel leaves the group */
-    while (h->head) {
-        sg_chunk_t *c = h->head;
-        h->head = c->next;
-        sg_chunk_unref(c);
-    }
+    if (h->file) sg_hubfile_release(h->file);
     sg_log(SG_LOG_INFO, "live", "%s: closed after %.1f s, %llu bytes in, %llu RTP packets lost",
            h->addr.key, (double)(sg_mono_us() - h->opened_us) / 1e6,
            (unsigned long long)h->bytes_in, (unsigned long long)h->reorder.lost);
@@ -658,6 +647,8 @@ sg_hub_tick_cb(evutil_socket_t fd, short what, void *arg)
         sg_hub_join(h, 0, &why);
         if (sg_hub_join(h, 1, &why) != 0) {
             sg_log(SG_LOG_WARN, "live", "%s: re-join failed: %s", h->addr.key, why);
+        } else {
+            sg_log(SG_LOG_DEBUG, "live", "%s: re-joined", h->addr.key);
         }
         h->last_join_us = now;
     }
@@ -684,7 +675,17 @@ sg_hub_open(sg_hubs_t *hs, const sg_source_addr_t *addr, const char **why)
     sg_ts_scan_init(&h->scan);
     SG_LIST_PUSH(&hs->list, h);
     hs->n++;
-    if (sg_hub_open_socket(h, why) != 0 ||
+    h->file = calloc(1, sizeof(*h->file));
+    if (h->file) {
+        h->file->refs = 1;
+        h->file->fd = memfd_create("streamgate-ring", MFD_CLOEXEC);
+        if (h->file->fd < 0) {
+            *why = strerror(errno);
+            free(h->file);
+            h->file = NULL;
+        }
+    }
+    if (h->file == NULL || sg_hub_open_socket(h, why) != 0 ||
         (h->rd = event_new(hs->base, h->fd, EV_READ | EV_PERSIST, sg_hub_read_cb, h)) == NULL ||
         (h->tick = event_new(hs->base, -1, EV_PERSIST, sg_hub_tick_cb, h)) == NULL ||
         (h->batch = evtimer_new(hs->base, sg_hub_batch_cb, h)) == NULL ||
@@ -1017,11 +1018,12 @@ sg_hubs_status_json(sg_hubs_t *hs)
     uint64_t now = sg_mono_us();
     for (sg_hub_t *h = hs->list; h; h = h->next) {
         json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:i, s:f, s:f, s:I, s:I, s:I}", "source", h->addr.key,
+            arr, json_pack("{s:s, s:s, s:i, s:f, s:f, s:I, s:I, s:I, s:I}", "source", h->addr.key,
                            "payload", sg_framing_name(h->framing), "clients", h->nclients, "kbps",
                            h->kbps, "uptime", (double)(now - h->opened_us) / 1e6, "bytes_in",
                            (json_int_t)h->bytes_in, "rtp_lost", (json_int_t)h->reorder.lost,
-                           "rtp_reordered", (json_int_t)h->reorder.reordered));
+                           "rtp_reordered", (json_int_t)h->reorder.reordered, "ring_bytes",
+                           (json_int_t)(h->wpos - h->punched)));
     }
     return arr;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "stream/sg_source.h"
 #include "util/sg_cidr.h"
 #include "util/sg_util.h"
 
@@ -92,6 +93,28 @@ fuzz_addr(const char *s)
     }
 }
 
+/* Source addresses: plugin URLs and udpxy path tails. A parsed address
+ * has a canonical key that parses back to the same key. */
+static void
+fuzz_source(const char *s)
+{
+    sg_source_addr_t a, b;
+    const char *why = NULL;
+    if (sg_source_parse_udpxy(s, &a, &why) == 0) {
+        assert(strncmp(a.key, "udp://", 6) == 0);
+        assert(sg_source_parse_url(a.key, &b, &why) == 0 || strchr(a.key, '%'));
+    } else {
+        assert(why != NULL);
+    }
+    why = NULL;
+    if (sg_source_parse_url(s, &a, &why) == 0) {
+        assert(a.glen > 0);
+        if (a.has_src) assert(a.multicast);
+    } else {
+        assert(why != NULL);
+    }
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -106,6 +129,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_query(s);
     fuzz_utf8(s);
     fuzz_addr(s);
+    fuzz_source(s);
     (void)sg_is_safe_id(s);
     (void)sg_parse_int64((const char *)data, size, &v);
     assert(sg_edit_distance(s, "listen") <= 100);

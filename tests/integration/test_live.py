@@ -197,7 +197,7 @@ def first_video_frame(path):
     return frames[0] if frames else None
 
 
-def test_late_joiner_starts_at_psi_and_keyframe(daemon, senders, workdir):
+def test_late_joiner_starts_at_psi_and_keyframe(daemon, senders, workdir, media):
     s = senders("--rtp-movistar")
     daemon.start(extra=live_conf())
     first = Client(daemon, "/udp/%s:%d" % (s.group, s.port))
@@ -218,6 +218,15 @@ def test_late_joiner_starts_at_psi_and_keyframe(daemon, senders, workdir):
         assert int(f["pkt_pos"]) <= 188 * 4, f  # right after PAT/PMT
         assert late.ttfb is not None and late.ttfb < 0.5
         time.sleep(0.3)
+    # after the PAT and PMT copies, the first client got exactly the
+    # source's bytes: not one packet lost, doubled or reordered in the ring
+    first.read_for(1.0)
+    data = bytes(first.body[188 * 2:])
+    looped = open(media, "rb").read() * 8
+    k = looped.find(data[:188 * 16])
+    assert k >= 0, "the stream is not the source"
+    n = min(len(data), len(looped) - k)
+    assert n > 400000 and looped[k:k + n] == data[:n]
     first.close()
 
 
@@ -421,3 +430,99 @@ def test_zap_storm_leaks_nothing(daemon, senders):
     if "ASAN_OPTIONS" not in os.environ:  # ASan's quarantine keeps freed memory resident
         assert rss_kb(pid) < rss0 + 16 * 1024, (rss0, rss_kb(pid))
     assert daemon.status()["clients"]["total"] == 0
+
+
+@pytest.fixture(scope="module")
+def media_h264(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("h264") / "h264.ts")
+    r = run(["ffmpeg", "-loglevel", "error", "-y",
+             "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25",
+             "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+             "-f", "lavfi", "-i", "sine=frequency=880:sample_rate=48000",
+             "-t", "6", "-map", "0:v", "-map", "1:a", "-map", "2:a",
+             "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "400k", "-g", "25",
+             "-pix_fmt", "yuv420p", "-c:a", "mp2", "-b:a", "64k",
+             "-metadata:s:a:0", "language=spa", "-metadata:s:a:1", "language=eng",
+             "-muxrate", "800k", "-f", "mpegts", path], timeout=60)
+    assert r.returncode == 0, r.stderr
+    return path
+
+
+def test_h264_late_joiner_decodes_at_once(daemon, media_h264, workdir):
+    g, p = new_group()
+    s = Sender(media_h264, g, p, "--rtp-movistar")
+    try:
+        daemon.start(extra=live_conf())
+        url = "/udp/%s:%d" % (g, p)
+        assert ffprobe_streams(daemon.url(url)) == [
+            ("video", "h264", None), ("audio", "mp2", "spa"), ("audio", "mp2", "eng")]
+        first = Client(daemon, url)
+        assert first.read_head() == 200
+        first.read_for(1.2)
+        late = Client(daemon, url)
+        assert late.read_head() == 200
+        data = late.read_bytes(1316 * 40)
+        path = os.path.join(workdir, "late.ts")
+        open(path, "wb").write(data)
+        f = first_video_frame(path)
+        assert f is not None and f["key_frame"] == 1, f
+        assert int(f["pkt_pos"]) <= 188 * 4, f
+        late.close()
+        first.close()
+    finally:
+        s.stop()
+
+
+def test_source_specific_join(daemon, media):
+    g, p = new_group()
+    s = Sender(media, g, p, "--bind", "127.0.0.2")
+    try:
+        daemon.start(extra=live_conf(source_timeout=1))
+        c = Client(daemon, "/udp/127.0.0.2@%s:%d" % (g, p))
+        assert c.read_head() == 200
+        assert len(c.read_bytes(50000)) == 50000
+        c.close()
+        # the same group, joined for another source: nothing arrives
+        code, _, body = daemon.get("/udp/127.0.0.3@%s:%d" % (g, p), timeout=10)
+        assert code == 504 and b"no data from udp://127.0.0.3@" in body, body
+    finally:
+        s.stop()
+
+
+def test_unicast_source_and_join_interface(daemon, media):
+    port = random.randint(20000, 60000)
+    g, gp = new_group()
+    uni = Sender(media, "127.0.0.1", port, "--rtp")
+    mc = Sender(media, g, gp)
+    try:
+        chans = [{"id": "u", "name": "Unicast", "source": "udp://@:%d" % port},
+                 {"id": "lo", "name": "By name", "source": "udp://@%s:%d?iface=lo" % (g, gp)},
+                 {"id": "ad", "name": "By address",
+                  "source": "udp://@%s:%d?iface=127.0.0.1" % (g, gp)},
+                 {"id": "bad", "name": "Bad iface", "source": "udp://@%s:%d?iface=nope0" % (g, gp)},
+                 {"id": "junk", "name": "Bad source", "source": "http://example/"}]
+        daemon.start(plugins=[demo_plugin(chans)], extra=live_conf())
+        wait_for(lambda: b"Bad source" in daemon.get("/channels.m3u")[2], what="channels")
+        for ch in ("u", "lo", "ad"):
+            c = Client(daemon, "/%s/live" % ch)
+            assert c.read_head() == 200, ch
+            assert len(c.read_bytes(30000)) == 30000, ch
+            c.close()
+        code, _, body = daemon.get("/bad/live")
+        assert code == 502 and b"no such network interface" in body, body
+        code, _, body = daemon.get("/junk/live")
+        assert code == 502 and b"bad source" in body, body
+    finally:
+        uni.stop()
+        mc.stop()
+
+
+def test_rejoin_interval(daemon, senders):
+    s = senders("--raw")
+    daemon.start(server={"log_level": "debug"}, extra=live_conf(rejoin_interval=1))
+    c = Client(daemon, "/udp/%s:%d" % (s.group, s.port))
+    assert c.read_head() == 200
+    daemon.wait_log(r"%s:%d: re-joined" % (re.escape(s.group), s.port), timeout=5)
+    c.read_for(0.5)
+    assert not c.eof and s.group in igmp_groups()
+    c.close()

@@ -12,6 +12,7 @@
 
 #include "sg_test.h"
 #include "util/sg_arena.h"
+#include "stream/sg_source.h"
 #include "util/sg_cidr.h"
 #include "util/sg_util.h"
 
@@ -569,6 +570,58 @@ test_cidr_list(void)
     CHECK_INT(sg_cidr_list_match(list, 0, peer("10.0.0.1", &ss)), 0);
 }
 
+static void
+test_source_parse(void)
+{
+    sg_source_addr_t a;
+    const char *why = NULL;
+    static const struct {
+        const char *in;
+        int udpxy;
+        const char *key; /* NULL: refused with why containing err */
+        const char *err;
+    } cases[] = {
+        {"udp://239.0.0.1:8208", 0, "udp://239.0.0.1:8208", NULL},
+        {"rtp://@239.0.0.1:8208", 0, "udp://239.0.0.1:8208", NULL},
+        {"udp://10.0.0.1@232.1.1.1:5000", 0, "udp://10.0.0.1@232.1.1.1:5000", NULL},
+        {"udp://@239.1.1.1:5000?iface=eth1", 0, "udp://239.1.1.1:5000%eth1", NULL},
+        {"udp://@:5000", 0, "udp://0.0.0.0:5000", NULL},
+        {"udp://[ff15::1]:5000", 0, "udp://[ff15::1]:5000", NULL},
+        {"udp://239.1.1.1:5000?foo=1", 0, NULL, "unknown source option"},
+        {"udp://10.0.0.1@10.0.0.2:5000", 0, NULL, "needs a multicast group"},
+        {"http://239.1.1.1:5000", 0, NULL, "not a udp://"},
+        {"udp://239.1.1.1", 0, NULL, "missing :port"},
+        {"udp://239.1.1.1:65536", 0, NULL, "bad port"},
+        {"udp://[ff15::1@239.1.1.1:1", 0, NULL, "bad source"},
+        {"239.1.1.1:5000", 1, "udp://239.1.1.1:5000", NULL},
+        {"239.1.1.1%5000", 1, "udp://239.1.1.1:5000", NULL},
+        {"239.1.1.1~5000/", 1, "udp://239.1.1.1:5000", NULL},
+        {"239.1.1.1+5000", 1, "udp://239.1.1.1:5000", NULL},
+        {"239.1.1.1-5000", 1, "udp://239.1.1.1:5000", NULL},
+        {"239.1.1.1^5000", 1, "udp://239.1.1.1:5000", NULL},
+        {"10.1.1.1@239.1.1.1:5000", 1, "udp://10.1.1.1@239.1.1.1:5000", NULL},
+        {"[ff15::1]-5000", 1, "udp://[ff15::1]:5000", NULL},
+        {"::1@239.1.1.1:5000", 1, NULL, "bad source"},
+        {"[::1]@239.1.1.1:5000", 1, NULL, "different address families"},
+        {"239.1.1.1:", 1, NULL, "bad port"},
+        {"239.1.1:5000", 1, NULL, "bad group"},
+        {"", 1, NULL, "missing :port"},
+    };
+    for (size_t i = 0; i < SG_ARRAY_SIZE(cases); i++) {
+        int rc = cases[i].udpxy ? sg_source_parse_udpxy(cases[i].in, &a, &why)
+                                : sg_source_parse_url(cases[i].in, &a, &why);
+        if (cases[i].key) {
+            CHECK_INT(rc, 0);
+            CHECK_STR(a.key, cases[i].key);
+        } else {
+            CHECK_INT(rc, -1);
+            CHECK(why != NULL && strstr(why, cases[i].err) != NULL);
+        }
+    }
+    CHECK(sg_source_parse_udpxy("239.1.1.1:5000", &a, &why) == 0 && a.multicast);
+    CHECK(sg_source_parse_url("udp://127.0.0.1:5000", &a, &why) == 0 && !a.multicast);
+}
+
 int
 main(void)
 {
@@ -587,6 +640,7 @@ main(void)
         {"cidr_parse", test_cidr_parse},
         {"cidr_match", test_cidr_match},
         {"cidr_list", test_cidr_list},
+        {"source_parse", test_source_parse},
         {NULL, NULL},
     };
     return sg_test_run(cases);
