@@ -26,11 +26,12 @@
 #include "util/sg_log.h"
 #include "util/sg_util.h"
 
-#define SG_HUB_STAGE (512u << 10)                    /* ingest batch          */
+#define SG_HUB_STAGE (256u << 10)                    /* staged before a write */
 #define SG_HUB_PUNCH (256u << 10)                    /* free ring in steps    */
 #define SG_HUB_KEYS 128                              /* keyframes remembered  */
 #define SG_HUB_RECV_BATCH 32                         /* datagrams per recvmmsg */
-#define SG_HUB_RECV_ROUNDS 8                         /* recvmmsg calls per wakeup */
+#define SG_HUB_RECV_ROUNDS 16                        /* recvmmsg calls per wakeup */
+#define SG_HUB_READ_PAUSE_US 4000                    /* coalesce datagram wakeups */
 #define SG_HUB_DGRAM 2048
 #define SG_HUB_KEY_WAIT_US 1000000                   /* no keyframe: start anyway */
 #define SG_HUB_MIN_BACKLOG (2u << 20)
@@ -73,7 +74,7 @@ struct sg_hub_s {
     sg_hubs_t *hubs;
     sg_source_addr_t addr;
     int fd;
-    struct event *rd, *tick, *batch, *linger;
+    struct event *rd, *rearm, *tick, *batch, *linger;
     sg_hub_client_t *clients;
     int nclients;
     int framing;
@@ -83,7 +84,8 @@ struct sg_hub_s {
     sg_hubfile_t *file;
     uint64_t wpos, flushed;        /* stream offsets: written, last flush  */
     uint64_t ring_start, punched;  /* oldest usable offset; freed below    */
-    uint64_t stage_base;           /* offset of sg_hub_stage[0]            */
+    uint8_t *stage;                /* packets not yet in the ring file:    */
+    uint64_t stage_base;           /* written once per flush, not per read */
     size_t stage_len;
     uint64_t last_flush_us;
     sg_hub_key_t keys[SG_HUB_KEYS];
@@ -114,10 +116,8 @@ struct sg_hubs_s {
 static sg_metric_t *sg_m_sources, *sg_m_bitrate, *sg_m_lost, *sg_m_reordered, *sg_m_timeouts,
     *sg_m_drops, *sg_m_resyncs, *sg_m_bad;
 
-/* The datagram scratch area and the ingest stage: one loop thread, one
- * of each (the stage is committed before a read callback returns). */
+/* The datagram scratch area: one loop thread, one area. */
 static uint8_t sg_hub_rx[SG_HUB_RECV_BATCH][SG_HUB_DGRAM];
-static uint8_t sg_hub_stage[SG_HUB_STAGE];
 
 static void sg_hub_close(sg_hub_t *h);
 static void sg_hub_flush(sg_hub_t *h);
@@ -174,13 +174,13 @@ sg_hub_ring_start(const sg_hub_t *h)
     return h->ring_start;
 }
 
-/* Write the staged packets to the ring file. */
+/* Write the staged packets to the ring file (before anything is sent). */
 static void
 sg_hub_commit(sg_hub_t *h)
 {
     size_t done = 0;
     while (done < h->stage_len) {
-        ssize_t w = pwrite(h->file->fd, sg_hub_stage + done, h->stage_len - done,
+        ssize_t w = pwrite(h->file->fd, h->stage + done, h->stage_len - done,
                            (off_t)(h->stage_base + done));
         if (w <= 0) {
             sg_log(SG_LOG_ERR, "live", "%s: ring write failed: %s; %zu bytes lost", h->addr.key,
@@ -199,13 +199,13 @@ sg_hub_commit(sg_hub_t *h)
 static void
 sg_hub_append_packet(sg_hub_t *h, const uint8_t *pkt, uint64_t now)
 {
-    if (h->stage_len + SG_TS_PACKET > sizeof(sg_hub_stage)) sg_hub_commit(h);
+    if (h->stage_len + SG_TS_PACKET > SG_HUB_STAGE) sg_hub_commit(h);
     if (sg_ts_scan_packet(&h->scan, pkt) & SG_TS_KEY) {
         h->keys[h->key_next] = (sg_hub_key_t){h->wpos, now};
         h->key_next = (h->key_next + 1) % SG_HUB_KEYS;
         if (h->nkeys < SG_HUB_KEYS) h->nkeys++;
     }
-    memcpy(sg_hub_stage + h->stage_len, pkt, SG_TS_PACKET);
+    memcpy(h->stage + h->stage_len, pkt, SG_TS_PACKET);
     h->stage_len += SG_TS_PACKET;
     h->wpos += SG_TS_PACKET;
 }
@@ -265,6 +265,15 @@ sg_hub_datagram(sg_hub_t *h, const uint8_t *d, size_t n)
 }
 
 static void
+sg_hub_rearm_cb(evutil_socket_t fd, short what, void *arg)
+{
+    sg_hub_t *h = arg;
+    (void)fd;
+    (void)what;
+    event_add(h->rd, NULL);
+}
+
+static void
 sg_hub_schedule_flush(sg_hub_t *h, uint64_t now)
 {
     uint64_t due = h->last_flush_us + (uint64_t)h->hubs->conf.batch_ms * 1000;
@@ -307,7 +316,13 @@ sg_hub_read_cb(evutil_socket_t fd, short what, void *arg)
         }
         if (n < SG_HUB_RECV_BATCH) break;
     }
-    sg_hub_commit(h);
+    /* Let datagrams gather for a few ms before the next wakeup: one
+     * recvmmsg then takes dozens, instead of one wakeup per datagram. The
+     * kernel buffer holds far more than that; batching downstream is 50 ms. */
+    {
+        struct timeval tv = {0, SG_HUB_READ_PAUSE_US};
+        event_add(h->rearm, &tv);
+    }
     if (h->dgrams == 0) return;
     if (h->first_rx_us == 0) h->first_rx_us = sg_hub_now_us;
     h->last_rx_us = sg_hub_now_us;
@@ -385,6 +400,7 @@ sg_hub_client_start(sg_hub_t *h, sg_hub_client_t *c, uint64_t now)
         c->ops->start(c->arg);
         if (c->hub == NULL) return 1; /* a HEAD request, or the client went away */
     }
+    sg_hub_commit(h);
     npsi = sg_ts_scan_psi(&h->scan, psi, sizeof(psi));
     if (npsi > 0) {
         sg_http_stream_write(c->r, psi, npsi);
@@ -411,6 +427,7 @@ sg_hub_flush(sg_hub_t *h)
     size_t limit = sg_hub_max_backlog(h);
 
     event_del(h->batch);
+    sg_hub_commit(h);
     for (c = h->clients; c; c = next) {
         size_t backlog;
         next = c->next;
@@ -597,11 +614,13 @@ sg_hub_close(sg_hub_t *h)
     SG_LIST_REMOVE(&hs->list, h);
     hs->n--;
     if (h->rd) event_free(h->rd);
+    if (h->rearm) event_free(h->rearm);
     if (h->tick) event_free(h->tick);
     if (h->batch) event_free(h->batch);
     if (h->linger) event_free(h->linger);
     if (h->fd >= 0) close(h->fd); /* the kernel leaves the group */
     if (h->file) sg_hubfile_release(h->file);
+    free(h->stage);
     sg_log(SG_LOG_INFO, "live", "%s: closed after %.1f s, %llu bytes in, %llu RTP packets lost",
            h->addr.key, (double)(sg_mono_us() - h->opened_us) / 1e6,
            (unsigned long long)h->bytes_in, (unsigned long long)h->reorder.lost);
@@ -675,7 +694,8 @@ sg_hub_open(sg_hubs_t *hs, const sg_source_addr_t *addr, const char **why)
     sg_ts_scan_init(&h->scan);
     SG_LIST_PUSH(&hs->list, h);
     hs->n++;
-    h->file = calloc(1, sizeof(*h->file));
+    h->stage = malloc(SG_HUB_STAGE);
+    h->file = h->stage ? calloc(1, sizeof(*h->file)) : NULL;
     if (h->file) {
         h->file->refs = 1;
         h->file->fd = memfd_create("streamgate-ring", MFD_CLOEXEC);
@@ -686,7 +706,8 @@ sg_hub_open(sg_hubs_t *hs, const sg_source_addr_t *addr, const char **why)
         }
     }
     if (h->file == NULL || sg_hub_open_socket(h, why) != 0 ||
-        (h->rd = event_new(hs->base, h->fd, EV_READ | EV_PERSIST, sg_hub_read_cb, h)) == NULL ||
+        (h->rd = event_new(hs->base, h->fd, EV_READ, sg_hub_read_cb, h)) == NULL ||
+        (h->rearm = evtimer_new(hs->base, sg_hub_rearm_cb, h)) == NULL ||
         (h->tick = event_new(hs->base, -1, EV_PERSIST, sg_hub_tick_cb, h)) == NULL ||
         (h->batch = evtimer_new(hs->base, sg_hub_batch_cb, h)) == NULL ||
         (h->linger = evtimer_new(hs->base, sg_hub_linger_cb, h)) == NULL) {

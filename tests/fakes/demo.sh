@@ -18,9 +18,12 @@ if [ ! -s var/demo/media.ts ]; then
         -f mpegts var/demo/media.ts
 fi
 rm -f var/demo/ready
+# The multicast head-end: RTP like Movistar's, on loopback only.
+"./$BUILD/tests/fakes/mcsend" --rtp-movistar --iface 127.0.0.1 var/demo/media.ts 239.255.42.1:5000 &
+mc=$!
 "./$BUILD/streamgate" -c etc/demo.conf --ready-file var/demo/ready &
 pid=$!
-trap 'kill -TERM $pid 2>/dev/null; wait $pid' INT TERM
+trap 'kill -TERM $pid $mc 2>/dev/null; wait $pid' INT TERM
 i=0
 while [ ! -s var/demo/ready ]; do
     i=$((i + 1))
@@ -42,9 +45,13 @@ cat <<MSG
   ${ip:+    http://$ip:$port/channels.m3u
 }  Guide:    $base/guide.xml
   Live:     $base/demo1/mpegts
+  Multicast (shared hub, fast start): $base/demo4/mpegts
+  udpxy URL of the same group:        $base/udp/239.255.42.1:5000
+  udpxy-style status page:            $base/status
   Catchup:  $base/demo1/timeshift_abs-$(( $(date +%s) - 3600 )).ts   (one hour ago)
   Status:   $base/api/status
   Metrics:  $base/metrics
 
 MSG
 wait $pid
+kill $mc 2>/dev/null || true
