@@ -526,3 +526,34 @@ def test_rejoin_interval(daemon, senders):
     c.read_for(0.5)
     assert not c.eof and s.group in igmp_groups()
     c.close()
+
+
+def test_start_behind_live(daemon, senders):
+    s = senders("--raw")
+    daemon.start(extra=live_conf(start_behind_live_ms=1500))
+    first = Client(daemon, "/udp/%s:%d" % (s.group, s.port))
+    assert first.read_head() == 200
+    first.read_for(3.0)
+    late = Client(daemon, "/udp/%s:%d" % (s.group, s.port))
+    assert late.read_head() == 200
+    late.read_for(0.15)
+    # at least ~1.5 s of a 1 Mb/s stream arrives at once: the client starts
+    # at a keyframe that far behind live
+    assert len(late.body) > 150000, len(late.body)
+    assert late.body[0] == 0x47 and (late.body[1] & 0x1F, late.body[2]) == (0, 0)
+    late.close()
+    first.close()
+
+
+def test_admission_counts_interface_rate(daemon, senders):
+    a, b = senders("--raw"), senders("--raw")
+    daemon.start(extra=dict(live_conf(), admission={"max_kbps": 100, "iface": "lo"}))
+    # the first source fits (nothing measured yet) ...
+    ca = Client(daemon, "/udp/%s:%d" % (a.group, a.port))
+    assert ca.read_head() == 200
+    ca.read_for(2.5)
+    # ... then lo's rx counter (1 Mb/s of multicast plus the HTTP copy) is over budget
+    assert daemon.metric("streamgate_admission_used", {"resource": "kbps"}) > 1000
+    code, _, body = daemon.get("/udp/%s:%d" % (b.group, b.port))
+    assert code == 503 and "bandwidth budget" in json.loads(body)["error"], body
+    ca.close()
