@@ -122,6 +122,43 @@ start_vlc() { # group port -> RELAY, BASE
     RELAY=$(pgrep -P "$RELAY" || echo "$RELAY")
 }
 
+# The optional peers, each started the same way: peer_start NAME GROUP:PORT
+# sets RELAY and BASE once it answers; it fails when NAME was not given.
+peer_start() {
+    pp=$(free_port)
+    BASE="http://127.0.0.1:$pp"
+    ready="$BASE/udp/$2"
+    case $1 in
+    rtp2httpd)
+        [ -n "${RTP2HTTPD:-}" ] || return 1
+        "$RTP2HTTPD" -C -q -m 256 -w 1 -r lo -l "127.0.0.1:$pp" >>"$W/peer.log" 2>&1 &
+        ;;
+    msd_lite)
+        [ -n "${MSD_LITE:-}" ] || return 1
+        sed "s/@PORT@/$pp/" "$MSD_LITE_CONF" >"$W/msd.conf"
+        "$MSD_LITE" -c "$W/msd.conf" >>"$W/peer.log" 2>&1 &
+        ;;
+    udpxy)
+        [ -n "${UDPXY:-}" ] || return 1
+        "$UDPXY" -T -a 127.0.0.1 -p "$pp" -m lo -c 5000 >>"$W/peer.log" 2>&1 &
+        ready="$BASE/status/"
+        ;;
+    esac
+    RELAY=$!
+    PIDS="$PIDS $RELAY"
+    wait_http "$ready"
+}
+
+# Clients a peer takes: rtp2httpd refuses more than 256; udpxy forks one
+# process per client.
+peer_clients() {
+    case $1 in
+    rtp2httpd) [ "$2" -gt 250 ] && echo 250 || echo "$2" ;;
+    udpxy) [ "$2" -gt 200 ] && echo 200 || echo "$2" ;;
+    *) echo "$2" ;;
+    esac
+}
+
 stop_relay() {
     kill "$RELAY" 2>/dev/null || true
     wait "$RELAY" 2>/dev/null || true
@@ -200,39 +237,19 @@ else
     echo "- -" >"$W/ff_vlc.txt"
 fi
 
-if [ -n "${RTP2HTTPD:-}" ]; then
-    pp=$(free_port)
-    "$RTP2HTTPD" -C -q -m 256 -w 1 -r lo -l "127.0.0.1:$pp" >>"$W/peer.log" 2>&1 &
-    RELAY=$!; PIDS="$PIDS $RELAY"; BASE="http://127.0.0.1:$pp"
-    wait_http "$BASE/udp/$G:$P"
-    n=$CLIENTS; [ "$n" -gt 250 ] && n=250
-    measure r2h1 "$n" "$BASE/udp/$G:$P"
-    ROWS1="$ROWS1$(report r2h1 "rtp2httpd ($n clients: its limit)")
+for peer in rtp2httpd msd_lite udpxy; do
+    peer_start "$peer" "$G:$P" || continue
+    n=$(peer_clients "$peer" "$CLIENTS")
+    measure "${peer}1" "$n" "$BASE/udp/$G:$P"
+    case $peer in
+    rtp2httpd) label="rtp2httpd ($n clients: its limit)" ;;
+    udpxy) label="udpxy ($n clients)" ;;
+    *) label=$peer ;;
+    esac
+    ROWS1="$ROWS1$(report "${peer}1" "$label")
 "
     stop_relay
-fi
-if [ -n "${MSD_LITE:-}" ]; then
-    pp=$(free_port)
-    sed "s/@PORT@/$pp/" "$MSD_LITE_CONF" >"$W/msd.conf"
-    "$MSD_LITE" -c "$W/msd.conf" >>"$W/peer.log" 2>&1 &
-    RELAY=$!; PIDS="$PIDS $RELAY"; BASE="http://127.0.0.1:$pp"
-    wait_http "$BASE/udp/$G:$P"
-    measure msd1 "$CLIENTS" "$BASE/udp/$G:$P"
-    ROWS1="$ROWS1$(report msd1 "msd_lite")
-"
-    stop_relay
-fi
-if [ -n "${UDPXY:-}" ]; then
-    pp=$(free_port)
-    "$UDPXY" -T -a 127.0.0.1 -p "$pp" -m lo -c 5000 >>"$W/peer.log" 2>&1 &
-    RELAY=$!; PIDS="$PIDS $RELAY"; BASE="http://127.0.0.1:$pp"
-    wait_http "$BASE/status/"
-    n=$CLIENTS; [ "$n" -gt 200 ] && n=200
-    measure udpxy1 "$n" "$BASE/udp/$G:$P"
-    ROWS1="$ROWS1$(report udpxy1 "udpxy ($n clients)")
-"
-    stop_relay
-fi
+done
 
 # ---- 2. WIDE sources x WIDE_RATE Mb/s, one client each --------------------------------
 URLS=""
@@ -254,30 +271,15 @@ ROWS2="$(report sg2 "streamgate")
 "
 SG2_CPU=$CPU_PCT
 stop_relay
-if [ -n "${RTP2HTTPD:-}" ]; then
-    pp=$(free_port)
-    "$RTP2HTTPD" -C -q -m 256 -w 1 -r lo -l "127.0.0.1:$pp" >>"$W/peer.log" 2>&1 &
-    RELAY=$!; PIDS="$PIDS $RELAY"; BASE="http://127.0.0.1:$pp"
+for peer in rtp2httpd udpxy; do
+    peer_start "$peer" "239.255.1.1:5000" || continue
     URLS=""; for d in $DESTS; do URLS="$URLS $BASE/udp/$d"; done
-    wait_http "$BASE/udp/239.255.1.1:5000"
     # shellcheck disable=SC2086
-    measure r2h2 "$WIDE" $URLS
-    ROWS2="$ROWS2$(report r2h2 "rtp2httpd")
+    measure "${peer}2" "$WIDE" $URLS
+    ROWS2="$ROWS2$(report "${peer}2" "$peer")
 "
     stop_relay
-fi
-if [ -n "${UDPXY:-}" ]; then
-    pp=$(free_port)
-    "$UDPXY" -T -a 127.0.0.1 -p "$pp" -m lo -c 100 >>"$W/peer.log" 2>&1 &
-    RELAY=$!; PIDS="$PIDS $RELAY"; BASE="http://127.0.0.1:$pp"
-    URLS=""; for d in $DESTS; do URLS="$URLS $BASE/udp/$d"; done
-    wait_http "$BASE/status/"
-    # shellcheck disable=SC2086
-    measure udpxy2 "$WIDE" $URLS
-    ROWS2="$ROWS2$(report udpxy2 "udpxy")
-"
-    stop_relay
-fi
+done
 
 # ---- the table -------------------------------------------------------------------------
 ratio() { echo "$1 $2" | awk '{ if ($2 > 0) printf "%.2f", $1 / $2; else print "-" }'; }

@@ -91,10 +91,9 @@ struct sg_hub_s {
     sg_hub_key_t keys[SG_HUB_KEYS];
     unsigned nkeys, key_next;
     /* measurements */
-    uint64_t opened_us, last_rx_us, last_join_us, first_rx_us;
-    uint64_t bytes_in, bytes_prev, dgrams, bad_dgrams, rtp_lost_seen, rtp_reord_seen;
+    uint64_t opened_us, last_rx_us, last_join_us;
+    uint64_t bytes_in, bytes_prev, dgrams, bad_dgrams;
     double kbps;
-    int timed_out;
 };
 
 typedef struct sg_hub_seen_s {
@@ -114,7 +113,7 @@ struct sg_hubs_s {
 };
 
 static sg_metric_t *sg_m_sources, *sg_m_bitrate, *sg_m_lost, *sg_m_reordered, *sg_m_timeouts,
-    *sg_m_drops, *sg_m_resyncs, *sg_m_bad;
+    *sg_m_resyncs, *sg_m_bad;
 
 /* The datagram scratch area: one loop thread, one area. */
 static uint8_t sg_hub_rx[SG_HUB_RECV_BATCH][SG_HUB_DGRAM];
@@ -166,12 +165,6 @@ sg_hub_trim(sg_hub_t *h, uint64_t now)
         }
         h->punched = start;
     }
-}
-
-static uint64_t
-sg_hub_ring_start(const sg_hub_t *h)
-{
-    return h->ring_start;
 }
 
 /* Write the staged packets to the ring file (before anything is sent). */
@@ -292,7 +285,7 @@ sg_hub_read_cb(evutil_socket_t fd, short what, void *arg)
     struct mmsghdr msgs[SG_HUB_RECV_BATCH];
     struct iovec iov[SG_HUB_RECV_BATCH];
     uint64_t lost0 = h->reorder.lost, reord0 = h->reorder.reordered;
-    int round, i, n;
+    int round, i, n, got = 0;
 
     (void)what;
     for (i = 0; i < SG_HUB_RECV_BATCH; i++) {
@@ -306,6 +299,7 @@ sg_hub_read_cb(evutil_socket_t fd, short what, void *arg)
     for (round = 0; round < SG_HUB_RECV_ROUNDS; round++) {
         n = recvmmsg(fd, msgs, SG_HUB_RECV_BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0) break;
+        got += n;
         for (i = 0; i < n; i++) {
             if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
                 h->bad_dgrams++;
@@ -323,8 +317,7 @@ sg_hub_read_cb(evutil_socket_t fd, short what, void *arg)
         struct timeval tv = {0, SG_HUB_READ_PAUSE_US};
         event_add(h->rearm, &tv);
     }
-    if (h->dgrams == 0) return;
-    if (h->first_rx_us == 0) h->first_rx_us = sg_hub_now_us;
+    if (got == 0) return;
     h->last_rx_us = sg_hub_now_us;
     if (h->reorder.lost != lost0) sg_metric_add(sg_m_lost, NULL, (double)(h->reorder.lost - lost0));
     if (h->reorder.reordered != reord0) {
@@ -357,7 +350,7 @@ sg_hub_send_range(sg_hub_t *h, sg_hub_client_t *c, uint64_t from)
 static int
 sg_hub_start_point(sg_hub_t *h, uint64_t now, uint64_t *off)
 {
-    uint64_t behind = (uint64_t)h->hubs->conf.start_behind_ms * 1000, start = sg_hub_ring_start(h);
+    uint64_t behind = (uint64_t)h->hubs->conf.start_behind_ms * 1000, start = h->ring_start;
     int found = 0;
     for (unsigned i = 0; i < h->nkeys; i++) {
         const sg_hub_key_t *k = &h->keys[(h->key_next + SG_HUB_KEYS - 1 - i) % SG_HUB_KEYS];
@@ -377,7 +370,6 @@ sg_hub_client_end(sg_hub_client_t *c, int status, const char *reason, const char
     SG_LIST_REMOVE(&h->clients, c);
     h->nclients--;
     c->hub = NULL;
-    if (drop) sg_metric_add(sg_m_drops, (const char *const[]){drop, NULL}, 1);
     c->ops->end(c->arg, c->started ? 0 : status, reason, drop);
 }
 
@@ -398,7 +390,6 @@ sg_hub_client_start(sg_hub_t *h, sg_hub_client_t *c, uint64_t now)
     if (!c->started) {
         c->started = 1;
         c->ops->start(c->arg);
-        if (c->hub == NULL) return 1; /* a HEAD request, or the client went away */
     }
     sg_hub_commit(h);
     npsi = sg_ts_scan_psi(&h->scan, psi, sizeof(psi));
@@ -590,8 +581,7 @@ sg_hub_remember(sg_hubs_t *hs, const sg_hub_t *h)
 static void
 sg_hubs_update_admit(sg_hubs_t *hs)
 {
-    double sum = 0;
-    for (sg_hub_t *h = hs->list; h; h = h->next) sum += h->kbps;
+    double sum = sg_hubs_kbps(hs);
     hs->admit->sources = hs->n;
     if (hs->admit->iface[0] && hs->admit->iface_ok == 1) {
         hs->admit->kbps = hs->admit->iface_kbps - hs->freed_kbps;
@@ -727,12 +717,10 @@ sg_hub_open(sg_hubs_t *hs, const sg_source_addr_t *addr, const char **why)
 static double
 sg_hubs_estimate(sg_hubs_t *hs, const char *key)
 {
-    double sum = 0;
     for (unsigned i = 0; i < SG_ARRAY_SIZE(hs->seen); i++) {
         if (strcmp(hs->seen[i].key, key) == 0) return hs->seen[i].kbps;
     }
-    for (sg_hub_t *h = hs->list; h; h = h->next) sum += h->kbps;
-    return hs->n > 0 ? sum / hs->n : 0;
+    return hs->n > 0 ? sg_hubs_kbps(hs) / hs->n : 0;
 }
 
 /* Is there room for one more source of est kbps? NULL, or what is short. */
@@ -914,7 +902,6 @@ sg_hubs_kbps(sg_hubs_t *hs)
     return sum;
 }
 
-/* Call once a second from the daemon: admission.iface sampling. */
 static void
 sg_hubs_collect(sg_metric_t *m, void *arg)
 {
@@ -933,7 +920,6 @@ void
 sg_hubs_metrics_init(sg_hubs_t *hs)
 {
     static const char *const src[] = {"source", NULL};
-    static const char *const reason[] = {"reason", NULL};
     sg_m_sources = sg_metric_new(&(sg_metric_spec_t){.type = SG_METRIC_GAUGE,
                                                      .name = "live_sources",
                                                      .help = "Live sources open (joined)"},
@@ -958,11 +944,6 @@ sg_hubs_metrics_init(sg_hubs_t *hs)
         &(sg_metric_spec_t){.type = SG_METRIC_COUNTER, .name = "live_source_timeouts_total",
                             .help = "Sources closed because no data came for source_timeout"},
         "streamgate_", 0);
-    sg_m_drops = sg_metric_new(&(sg_metric_spec_t){.type = SG_METRIC_COUNTER,
-                                                   .name = "stream_client_drops_total",
-                                                   .help = "Stream clients ended by the server, by reason",
-                                                   .labels = reason},
-                               "streamgate_", 0);
     sg_m_resyncs = sg_metric_new(
         &(sg_metric_spec_t){.type = SG_METRIC_COUNTER, .name = "live_client_resyncs_total",
                             .help = "Slow clients restarted at a keyframe (slow_client = resync)"},

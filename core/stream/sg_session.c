@@ -40,7 +40,7 @@ struct sg_session_s {
     void *state;
 };
 
-static sg_metric_t *sg_m_clients, *sg_m_sessions, *sg_m_bytes, *sg_m_ttfb;
+static sg_metric_t *sg_m_clients, *sg_m_sessions, *sg_m_bytes, *sg_m_ttfb, *sg_m_drops;
 
 void
 sg_sessions_count(sg_daemon_t *d, int *live, int *catchup, int *udpxy)
@@ -72,6 +72,7 @@ sg_sessions_init(sg_daemon_t *d)
 {
     static const char *const kind[] = {"kind", NULL};
     static const char *const kr[] = {"kind", "result", NULL};
+    static const char *const reason[] = {"reason", NULL};
     static const double b[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
     sg_m_clients = sg_metric_new(&(sg_metric_spec_t){.type = SG_METRIC_GAUGE,
                                                      .name = "stream_clients",
@@ -84,6 +85,11 @@ sg_sessions_init(sg_daemon_t *d)
                             .help = "Stream sessions by kind and how they were answered",
                             .labels = kr},
         "streamgate_", 0);
+    sg_m_drops = sg_metric_new(&(sg_metric_spec_t){.type = SG_METRIC_COUNTER,
+                                                   .name = "stream_client_drops_total",
+                                                   .help = "Stream clients ended by the server, by reason",
+                                                   .labels = reason},
+                               "streamgate_", 0);
     sg_m_bytes = sg_metric_new(&(sg_metric_spec_t){.type = SG_METRIC_COUNTER,
                                                    .name = "stream_bytes_total",
                                                    .help = "Stream bytes queued to clients",
@@ -188,6 +194,15 @@ sg_session_client_gone(sg_http_req_t *r, void *arg)
     sg_session_schedule_end(s);
 }
 
+/* A client too slow for its stream: cut (its queue is lost) and ended. */
+static void
+sg_session_drop_slow(sg_session_t *s, const char *reason)
+{
+    sg_session_count(s, "slow_client");
+    sg_session_detach(s, 503, reason);
+    sg_session_schedule_end(s);
+}
+
 static void
 sg_session_drained(sg_http_req_t *r, void *arg)
 {
@@ -234,9 +249,8 @@ sg_session_write(sg_session_t *s, const void *data, size_t len)
     if (backlog > SG_SESSION_HARD) {
         sg_log(SG_LOG_INFO, "stream", "%s %s: client too slow (%zu bytes queued), dropped",
                s->client, s->chan, backlog);
-        sg_session_count(s, "slow_client");
-        sg_session_detach(s, 503, "client too slow");
-        sg_session_schedule_end(s);
+        sg_metric_add(sg_m_drops, (const char *const[]){"slow_client", NULL}, 1);
+        sg_session_drop_slow(s, "client too slow");
         return SG_ERROR;
     }
     if (backlog > SG_SESSION_HIGH) {
@@ -352,12 +366,11 @@ sg_session_hub_end(void *arg, int status, const char *reason, const char *drop)
     sg_session_t *s = arg;
     sg_hub_detach(s->hc);
     s->hc = NULL;
+    if (drop) sg_metric_add(sg_m_drops, (const char *const[]){drop, NULL}, 1);
     if (status) {
         sg_session_fail(s, status, reason);
     } else if (drop && strcmp(drop, "slow_client") == 0) {
-        sg_session_count(s, "slow_client");
-        sg_session_detach(s, 503, reason);
-        sg_session_schedule_end(s);
+        sg_session_drop_slow(s, reason);
     } else {
         sg_log(SG_LOG_INFO, "stream", "%s %s %s: %s", s->client, s->kind, s->chan, reason);
         sg_session_end(s);
@@ -416,14 +429,14 @@ void
 sg_udpxy_handler(sg_http_req_t *r, void *arg)
 {
     sg_daemon_t *d = arg;
-    const char *raw = r->head.target, *q, *why;
+    const char *raw = r->head.target, *why;
+    size_t len = strcspn(raw, "?");
     char tail[256];
     sg_source_addr_t a;
     sg_session_t *s;
 
     /* The raw target: '%' is one of udpxy's separators, not an escape. */
-    q = strchr(raw, '?');
-    snprintf(tail, sizeof(tail), "%.*s", (int)((q ? (size_t)(q - raw) : strlen(raw)) > 255 ? 255 : (q ? (size_t)(q - raw) : strlen(raw))), raw);
+    snprintf(tail, sizeof(tail), "%.*s", (int)(len < sizeof(tail) ? len : sizeof(tail) - 1), raw);
     if (strlen(tail) < 5 || sg_source_parse_udpxy(tail + 5, &a, &why) != 0) {
         sg_http_error(r, 400, "%s: %s (expected /udp/[source@]group:port)", r->path, why);
         return;
