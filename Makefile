@@ -17,7 +17,7 @@ BUILD_DEPS = gcc meson ninja-build pkg-config libevent-dev libcurl4-openssl-dev 
 	libswresample-dev libavutil-dev libsqlite3-dev zlib1g-dev libjansson-dev
 DEMO_DEPS  = ffmpeg python3
 TEST_DEPS  = $(DEMO_DEPS) python3-pytest curl prometheus xmltv-util libxml2-utils \
-	iproute2 util-linux procps clang libclang-rt-14-dev
+	iproute2 util-linux procps clang libclang-rt-14-dev chromium
 
 .PHONY: all deps build run demo test test-release test-asan test-fuzz bench clean
 

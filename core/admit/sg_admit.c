@@ -1,6 +1,7 @@
 #include "sg_admit.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "metrics/sg_metrics.h"
 #include "util/sg_log.h"
@@ -40,26 +41,42 @@ sg_admit_preempted(sg_admit_t *a)
     sg_metric_add(sg_m_preempted, NULL, 1);
 }
 
+/* The rx byte counter of `iface` from /proc/net/dev, which (unlike
+ * /sys/class/net) always shows the reading process's own network namespace. */
+static int
+sg_admit_read_rx(const char *iface, unsigned long long *rx)
+{
+    char line[512];
+    size_t n = strlen(iface);
+    int found = 0;
+    FILE *f = fopen("/proc/net/dev", "r");
+
+    if (f == NULL) return 0;
+    while (!found && fgets(line, sizeof(line), f)) {
+        char *p = line + strspn(line, " ");
+        if (strncmp(p, iface, n) == 0 && p[n] == ':') {
+            found = sscanf(p + n + 1, "%llu", rx) == 1;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
 void
 sg_admit_tick(sg_admit_t *a)
 {
-    char path[128];
     unsigned long long rx;
     uint64_t now = sg_mono_us();
-    FILE *f;
 
     if (a->iface[0] == '\0') return;
-    snprintf(path, sizeof(path), "/sys/class/net/%s/statistics/rx_bytes", a->iface);
-    f = fopen(path, "r");
-    if (f == NULL || fscanf(f, "%llu", &rx) != 1) {
+    if (!sg_admit_read_rx(a->iface, &rx)) {
         if (a->iface_ok != -1) {
-            sg_log(SG_LOG_WARN, "admit", "admission.iface %s: cannot read %s", a->iface, path);
+            sg_log(SG_LOG_WARN, "admit", "admission.iface %s: no such interface in /proc/net/dev",
+                   a->iface);
         }
         a->iface_ok = -1;
-        if (f) fclose(f);
         return;
     }
-    fclose(f);
     if (a->iface_ok == 1 && now > a->iface_us && rx >= a->iface_rx) {
         a->iface_kbps = (double)(rx - a->iface_rx) * 8.0 / 1000.0 / ((double)(now - a->iface_us) / 1e6);
     }

@@ -6,6 +6,7 @@ it must stop on SIGTERM with exit status 0, hold no admission slot, and its
 log must contain no error-level line the test did not expect and no
 sanitizer report.
 """
+import html.parser
 import http.client
 import json
 import os
@@ -280,6 +281,49 @@ def media(tmp_path_factory):
         "-mpegts_service_id", "1001", "-muxrate", "1000k", "-f", "mpegts", path,
     ], check=True)
     return path
+
+
+class _Tables(html.parser.HTMLParser):
+    """Rows of every <table id=...> in a document, as lists of cell texts."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables, self.cur, self.row, self.cell = {}, None, None, None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self.cur = self.tables.setdefault(dict(attrs).get("id", ""), [])
+        elif tag == "tr" and self.cur is not None:
+            self.row = []
+            self.cur.append(self.row)
+        elif tag in ("td", "th") and self.row is not None:
+            self.cell = ""
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None:
+            self.row.append(self.cell.strip())
+            self.cell = None
+        elif tag == "table":
+            self.cur = self.row = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell += data
+
+
+def browser_dom(url, home):
+    """Load url in headless Chromium and return the DOM it built (after
+    parsing and scripts), with its tables as {id: [[cell, ...], ...]}."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.fail("chromium is not installed (make test installs it)")
+    r = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                        "--user-data-dir=" + os.path.join(home, "chromium"), "--dump-dom", url],
+                       capture_output=True, text=True, timeout=60, env=dict(os.environ, HOME=home))
+    assert r.returncode == 0 and "<html" in r.stdout, r.stderr[-2000:]
+    t = _Tables()
+    t.feed(r.stdout)
+    return r.stdout, t.tables
 
 
 def run(cmd, **kw):

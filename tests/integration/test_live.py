@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, demo_plugin, run, wait_for
+from conftest import BUILD, browser_dom, demo_plugin, run, wait_for
 
 MCSEND = os.path.join(BUILD, "tests", "fakes", "mcsend")
 
@@ -374,11 +374,18 @@ def test_status_page(daemon, senders):
     c = Client(daemon, "/udp/%s:%d" % (s.group, s.port))
     assert c.read_head() == 200
     c.read_for(1.2)
-    code, headers, body = daemon.get("/status")
-    page = body.decode()
+    code, headers, _ = daemon.get("/status")
     assert code == 200 and headers["content-type"].startswith("text/html")
-    assert "udp://%s:%d" % (s.group, s.port) in page and "<td>RTP</td>" in page
-    assert "1 clients (0 live, 0 catchup, 1 udpxy), 1 sources" in page
+    # what a browser builds from it: both tables, one row per source and client
+    dom, tables = browser_dom(daemon.url("/status"), daemon.workdir)
+    key = "udp://%s:%d" % (s.group, s.port)
+    assert "1 clients (0 live, 0 catchup, 1 udpxy), 1 sources" in dom
+    assert tables["sources"][0][:3] == ["Source", "Payload", "Clients"], tables
+    (src,) = tables["sources"][1:]
+    assert src[:3] == [key, "RTP", "1"] and int(src[3]) > 500 and int(src[5]) > 100000, src
+    (cli,) = tables["clients"][1:]
+    assert cli[0].startswith("127.0.0.1") and cli[1] == key and cli[4] == "live", cli
+    assert int(cli[3]) > 100000, cli
     assert daemon.get("/status/")[0] == 200
     c.close()
     r = run(["promtool", "check", "metrics"], input=daemon.metrics(), timeout=30)
@@ -551,9 +558,13 @@ def test_admission_counts_interface_rate(daemon, senders):
     # the first source fits (nothing measured yet) ...
     ca = Client(daemon, "/udp/%s:%d" % (a.group, a.port))
     assert ca.read_head() == 200
-    ca.read_for(2.5)
-    # ... then lo's rx counter (1 Mb/s of multicast plus the HTTP copy) is over budget
-    assert daemon.metric("streamgate_admission_used", {"resource": "kbps"}) > 1000
+    # ... then lo's rx counter of this namespace (both senders' 1 Mb/s, joined
+    # or not, plus the HTTP copy) is counted, well above the one joined
+    # source's measured 1 Mb/s, and over budget
+    def counted():
+        ca.read_for(0.2)  # keep the client draining while we poll
+        return daemon.metric("streamgate_admission_used", {"resource": "kbps"}) > 2000
+    wait_for(counted, what="interface rate counted")
     code, _, body = daemon.get("/udp/%s:%d" % (b.group, b.port))
     assert code == 503 and "bandwidth budget" in json.loads(body)["error"], body
     ca.close()
