@@ -22,6 +22,7 @@
 #include "http/sg_http.h"
 #include "metrics/sg_metrics.h"
 #include "net/sg_net.h"
+#include "net/sg_proxy.h"
 #include "plugin/sg_plugin.h"
 #include "sg_config.h"
 #include "sg_daemon.h"
@@ -329,6 +330,8 @@ sg_run(sg_daemon_t *d, const char *ready_file)
     if (d->net == NULL) goto out;
     sg_host_set_net(d->net);
     if (sg_http_setup(d) != 0) goto out;
+    d->proxy = sg_proxy_new(d->http, d->net);
+    if (d->proxy == NULL) goto out;
     sg_catalog_set_reserved(d->catalog, sg_http_reserved_words(d->http));
 
     for (int i = 0; i < 3; i++) {
@@ -359,6 +362,8 @@ out:
     sg_plugins_stop(d);
     sg_catalog_close(d->catalog);
     d->catalog = NULL;
+    sg_proxy_free(d->proxy);
+    d->proxy = NULL;
     sg_net_free(d->net);
     d->net = NULL;
     sg_plugins_free(d);

@@ -25,6 +25,7 @@ typedef struct sg_daemon_s {
     sg_http_server_t *http;
     sg_catalog_t *catalog;
     sg_net_t *net;
+    struct sg_proxy_s *proxy;   /* image proxy routes (host->proxy_route) */
     sg_script_t *timers;
     sg_plugin_t **plugins;
     int nplugins;

@@ -65,8 +65,10 @@ sg_curl_event_cb(evutil_socket_t fd, short what, void *arg)
     if (what & EV_READ) flags |= CURL_CSELECT_IN;
     if (what & EV_WRITE) flags |= CURL_CSELECT_OUT;
     curl_multi_socket_action(c->multi, fd, flags, &c->running);
+    /* Not "no transfer left, so stop the timer": a done() callback may just
+     * have started the next request, whose first timeout is that timer.
+     * libcurl removes it itself through sg_curl_timer_fn(-1). */
     sg_curl_check_done(c);
-    if (c->running <= 0) evtimer_del(c->timer);
 }
 
 static void

@@ -6,12 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "catalog/sg_catalog.h"
 #include "metrics/sg_metrics.h"
 #include "net/sg_net.h"
+#include "net/sg_proxy.h"
 #include "plugin/sg_plugin.h"
 #include "stream/sg_session.h"
+#include "stream/sg_source.h"
 #include "util/sg_list.h"
 #include "util/sg_log.h"
 #include "util/sg_util.h"
@@ -32,6 +36,16 @@ struct sg_fetch_s {
     void *handle;
     sg_fetch_done_pt done;
     void *arg;
+};
+
+struct sg_dgram_s {
+    struct sg_dgram_s *prev, *next;
+    sg_plugin_t *p;
+    int fd;
+    struct event *ev;
+    sg_dgram_pt cb;
+    void *arg;
+    int firing, closed;
 };
 
 struct sg_status_s {
@@ -217,6 +231,114 @@ sg_host_timer_stop(sg_timer_t *t)
         return;
     }
     sg_timer_unlink_free(t);
+}
+
+/* ---- datagram sockets ------------------------------------------------------------------- */
+
+#define SG_DGRAM_BATCH 32
+#define SG_DGRAM_MAX 2048
+
+static void
+sg_dgram_unlink_free(sg_dgram_t *d)
+{
+    SG_LIST_REMOVE(&d->p->dgrams, d);
+    event_free(d->ev);
+    close(d->fd);
+    free(d);
+}
+
+static void
+sg_dgram_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    static uint8_t buf[SG_DGRAM_BATCH][SG_DGRAM_MAX];
+    struct mmsghdr msgs[SG_DGRAM_BATCH];
+    struct iovec iov[SG_DGRAM_BATCH];
+    sg_dgram_t *d = arg;
+    int n;
+
+    (void)what;
+    memset(msgs, 0, sizeof(msgs));
+    for (int i = 0; i < SG_DGRAM_BATCH; i++) {
+        iov[i].iov_base = buf[i];
+        iov[i].iov_len = sizeof(buf[i]);
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    n = recvmmsg(fd, msgs, SG_DGRAM_BATCH, MSG_DONTWAIT, NULL);
+    d->firing = 1;
+    for (int i = 0; i < n && !d->closed; i++) {
+        /* A datagram longer than the buffer is cut: MSG_TRUNC tells. */
+        if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) continue;
+        d->cb(d->arg, buf[i], msgs[i].msg_len);
+    }
+    d->firing = 0;
+    if (d->closed) sg_dgram_unlink_free(d);
+}
+
+static sg_dgram_t *
+sg_host_dgram_open(sg_plugin_t *p, const char *url, sg_dgram_pt cb, void *arg, const char **why)
+{
+    sg_source_addr_t a;
+    sg_dgram_t *d;
+    const char *dummy;
+
+    if (why == NULL) why = &dummy;
+    *why = NULL;
+    if (sg_source_parse_url(url, &a, why) != 0) return NULL;
+    d = calloc(1, sizeof(*d));
+    if (d == NULL) {
+        *why = "out of memory";
+        return NULL;
+    }
+    d->fd = sg_source_open(&a, 0, why);
+    if (d->fd < 0) {
+        free(d);
+        return NULL;
+    }
+    d->p = p;
+    d->cb = cb;
+    d->arg = arg;
+    d->ev = event_new(p->d->base, d->fd, EV_READ | EV_PERSIST, sg_dgram_read_cb, d);
+    if (d->ev == NULL || event_add(d->ev, NULL) != 0) {
+        if (d->ev) event_free(d->ev);
+        close(d->fd);
+        free(d);
+        *why = "cannot watch the socket";
+        return NULL;
+    }
+    SG_LIST_PUSH(&p->dgrams, d);
+    return d;
+}
+
+static void
+sg_host_dgram_close(sg_dgram_t *d)
+{
+    if (d == NULL) return;
+    if (d->firing) {
+        d->closed = 1;
+        event_del(d->ev);
+        return;
+    }
+    sg_dgram_unlink_free(d);
+}
+
+static const char *sg_host_state_dir(sg_plugin_t *p);
+
+/* ---- image proxy ---------------------------------------------------------------------------- */
+
+static int
+sg_host_proxy_route(sg_plugin_t *p, const char *prefix, const char *base, int64_t max_age)
+{
+    const char *sd = sg_host_state_dir(p), *why = NULL;
+    char dir[1024];
+
+    if (sd == NULL || prefix == NULL) return SG_ERROR;
+    snprintf(dir, sizeof(dir), "%s/cache%s", sd, prefix);
+    if (sg_proxy_add(p->d->proxy, p->name, prefix, base, dir, max_age, &why) != 0) {
+        sg_log(SG_LOG_ERR, "plugin", "%s: proxy route %s: %s", p->name, prefix, why);
+        return SG_ERROR;
+    }
+    return SG_OK;
 }
 
 /* ---- storage ---------------------------------------------------------------------------------- */
@@ -451,6 +573,7 @@ sg_host_release(sg_plugin_t *p)
     sg_sessions_close_plugin(p->d, p);
     while (p->timers) sg_timer_unlink_free(p->timers);
     while (p->fetches) sg_host_fetch_cancel(p->fetches);
+    while (p->dgrams) sg_dgram_unlink_free(p->dgrams);
     for (sg_commit_t *c = sg_commits; c; c = c->next) {
         if (c->p == p) c->p = NULL;
     }
@@ -509,4 +632,7 @@ const sg_host_t sg_host_table = {
     .status_string = sg_host_status_string,
     .session_source = sg_session_source,
     .status_int = sg_host_status_int,
+    .dgram_open = sg_host_dgram_open,
+    .dgram_close = sg_host_dgram_close,
+    .proxy_route = sg_host_proxy_route,
 };

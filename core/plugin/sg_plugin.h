@@ -34,6 +34,7 @@ struct sg_plugin_s {
     int64_t mem_bytes, mem_allocs;
     struct sg_timer_s *timers;
     struct sg_fetch_s *fetches;
+    struct sg_dgram_s *dgrams;
     void *cookies;            /* the HTTP client's cookie store        */
     int sessions;
     char metric_prefix[80];

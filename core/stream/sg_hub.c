@@ -464,99 +464,11 @@ sg_hub_batch_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- source socket ------------------------------------------------------------------------ */
 
-static unsigned
-sg_hub_ifindex(const char *iface, const char **why)
-{
-    struct ifaddrs *ifa, *i;
-    struct in_addr a4;
-    struct in6_addr a6;
-    unsigned idx = 0;
-    int v4;
-
-    if (iface[0] == '\0') return 0;
-    v4 = inet_pton(AF_INET, iface, &a4) == 1;
-    if (!v4 && inet_pton(AF_INET6, iface, &a6) != 1) {
-        idx = if_nametoindex(iface);
-        if (idx == 0) *why = "no such network interface";
-        return idx;
-    }
-    if (getifaddrs(&ifa) != 0) {
-        *why = "cannot list network interfaces";
-        return 0;
-    }
-    for (i = ifa; i && idx == 0; i = i->ifa_next) {
-        if (i->ifa_addr == NULL) continue;
-        if (v4 && i->ifa_addr->sa_family == AF_INET &&
-            ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == a4.s_addr) {
-            idx = if_nametoindex(i->ifa_name);
-        } else if (!v4 && i->ifa_addr->sa_family == AF_INET6 &&
-                   memcmp(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, &a6, sizeof(a6)) == 0) {
-            idx = if_nametoindex(i->ifa_name);
-        }
-    }
-    freeifaddrs(ifa);
-    if (idx == 0) *why = "no interface has that address";
-    return idx;
-}
-
-static int
-sg_hub_join(sg_hub_t *h, int join, const char **why)
-{
-    const sg_source_addr_t *a = &h->addr;
-    int level = a->group.ss_family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
-    unsigned idx = sg_hub_ifindex(a->iface, why);
-
-    if (idx == 0 && a->iface[0]) return -1;
-    if (a->has_src) {
-        struct group_source_req gsr;
-        memset(&gsr, 0, sizeof(gsr));
-        gsr.gsr_interface = idx;
-        memcpy(&gsr.gsr_group, &a->group, sizeof(a->group));
-        memcpy(&gsr.gsr_source, &a->src, sizeof(a->src));
-        if (setsockopt(h->fd, level, join ? MCAST_JOIN_SOURCE_GROUP : MCAST_LEAVE_SOURCE_GROUP,
-                       &gsr, sizeof(gsr)) != 0) {
-            *why = strerror(errno);
-            return -1;
-        }
-    } else {
-        struct group_req gr;
-        memset(&gr, 0, sizeof(gr));
-        gr.gr_interface = idx;
-        memcpy(&gr.gr_group, &a->group, sizeof(a->group));
-        if (setsockopt(h->fd, level, join ? MCAST_JOIN_GROUP : MCAST_LEAVE_GROUP, &gr, sizeof(gr)) !=
-            0) {
-            *why = strerror(errno);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 static int
 sg_hub_open_socket(sg_hub_t *h, const char **why)
 {
-    const sg_source_addr_t *a = &h->addr;
-    int one = 1, zero = 0, rcv = h->hubs->conf.rcvbuf;
-
-    h->fd = socket(a->group.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (h->fd < 0) {
-        *why = strerror(errno);
-        return -1;
-    }
-    setsockopt(h->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    /* Beyond rmem_max needs CAP_NET_ADMIN; fall back to what is allowed. */
-    if (setsockopt(h->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcv, sizeof(rcv)) != 0) {
-        setsockopt(h->fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
-    }
-    if (a->multicast && a->group.ss_family == AF_INET) {
-        /* Only this group's datagrams, even when others share the port. */
-        setsockopt(h->fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof(zero));
-    }
-    if (bind(h->fd, (const struct sockaddr *)&a->group, a->glen) != 0) {
-        *why = strerror(errno);
-        return -1;
-    }
-    if (a->multicast && sg_hub_join(h, 1, why) != 0) return -1;
+    h->fd = sg_source_open(&h->addr, h->hubs->conf.rcvbuf, why);
+    if (h->fd < 0) return -1;
     h->last_join_us = sg_mono_us();
     return 0;
 }
@@ -653,8 +565,8 @@ sg_hub_tick_cb(evutil_socket_t fd, short what, void *arg)
     if (hs->conf.rejoin_s > 0 && h->addr.multicast &&
         now - h->last_join_us >= (uint64_t)hs->conf.rejoin_s * 1000000) {
         const char *why = NULL;
-        sg_hub_join(h, 0, &why);
-        if (sg_hub_join(h, 1, &why) != 0) {
+        sg_source_join(h->fd, &h->addr, 0, &why);
+        if (sg_source_join(h->fd, &h->addr, 1, &why) != 0) {
             sg_log(SG_LOG_WARN, "live", "%s: re-join failed: %s", h->addr.key, why);
         } else {
             sg_log(SG_LOG_DEBUG, "live", "%s: re-joined", h->addr.key);

@@ -1,9 +1,12 @@
 #include "sg_source.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/sg_util.h"
 
@@ -175,3 +178,104 @@ sg_source_parse_udpxy(const char *tail, sg_source_addr_t *out, const char **why)
     sg_source_key(out);
     return 0;
 }
+
+/* ---- sockets ------------------------------------------------------------------------------ */
+
+static unsigned
+sg_source_ifindex(const char *iface, const char **why)
+{
+    struct ifaddrs *ifa, *i;
+    struct in_addr a4;
+    struct in6_addr a6;
+    unsigned idx = 0;
+    int v4;
+
+    if (iface[0] == '\0') return 0;
+    v4 = inet_pton(AF_INET, iface, &a4) == 1;
+    if (!v4 && inet_pton(AF_INET6, iface, &a6) != 1) {
+        idx = if_nametoindex(iface);
+        if (idx == 0) *why = "no such network interface";
+        return idx;
+    }
+    if (getifaddrs(&ifa) != 0) {
+        *why = "cannot list network interfaces";
+        return 0;
+    }
+    for (i = ifa; i && idx == 0; i = i->ifa_next) {
+        if (i->ifa_addr == NULL) continue;
+        if (v4 && i->ifa_addr->sa_family == AF_INET &&
+            ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr == a4.s_addr) {
+            idx = if_nametoindex(i->ifa_name);
+        } else if (!v4 && i->ifa_addr->sa_family == AF_INET6 &&
+                   memcmp(&((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, &a6, sizeof(a6)) == 0) {
+            idx = if_nametoindex(i->ifa_name);
+        }
+    }
+    freeifaddrs(ifa);
+    if (idx == 0) *why = "no interface has that address";
+    return idx;
+}
+
+int
+sg_source_join(int fd, const sg_source_addr_t *a, int join, const char **why)
+{
+    int level = a->group.ss_family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
+    unsigned idx = sg_source_ifindex(a->iface, why);
+
+    if (idx == 0 && a->iface[0]) return -1;
+    if (a->has_src) {
+        struct group_source_req gsr;
+        memset(&gsr, 0, sizeof(gsr));
+        gsr.gsr_interface = idx;
+        memcpy(&gsr.gsr_group, &a->group, sizeof(a->group));
+        memcpy(&gsr.gsr_source, &a->src, sizeof(a->src));
+        if (setsockopt(fd, level, join ? MCAST_JOIN_SOURCE_GROUP : MCAST_LEAVE_SOURCE_GROUP,
+                       &gsr, sizeof(gsr)) != 0) {
+            *why = strerror(errno);
+            return -1;
+        }
+    } else {
+        struct group_req gr;
+        memset(&gr, 0, sizeof(gr));
+        gr.gr_interface = idx;
+        memcpy(&gr.gr_group, &a->group, sizeof(a->group));
+        if (setsockopt(fd, level, join ? MCAST_JOIN_GROUP : MCAST_LEAVE_GROUP, &gr, sizeof(gr)) !=
+            0) {
+            *why = strerror(errno);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+sg_source_open(const sg_source_addr_t *a, int rcvbuf, const char **why)
+{
+    int one = 1, zero = 0, fd;
+
+    fd = socket(a->group.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *why = strerror(errno);
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* Beyond rmem_max needs CAP_NET_ADMIN; fall back to what is allowed. */
+    if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) != 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    }
+    if (a->multicast && a->group.ss_family == AF_INET) {
+        /* Only this group's datagrams, even when others share the port. */
+        setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &zero, sizeof(zero));
+    }
+    if (bind(fd, (const struct sockaddr *)&a->group, a->glen) != 0) {
+        *why = strerror(errno);
+        close(fd);
+        return -1;
+    }
+    if (a->multicast && sg_source_join(fd, a, 1, why) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+

@@ -36,4 +36,12 @@ int sg_source_parse_udpxy(const char *tail, sg_source_addr_t *out, const char **
 /* Fill out->key from the other fields (after changing iface). */
 void sg_source_key(sg_source_addr_t *a);
 
+/* A non-blocking UDP socket bound to a's group (or unicast address) and,
+ * for a multicast group, joined on a->iface (MCAST_JOIN_(SOURCE_)GROUP,
+ * IP_MULTICAST_ALL off so only this group arrives). rcvbuf: bytes, 0 =
+ * system default. The fd, or -1 with why set. */
+int sg_source_open(const sg_source_addr_t *a, int rcvbuf, const char **why);
+/* Join (1) or leave (0) a's group on fd again (periodic re-join). */
+int sg_source_join(int fd, const sg_source_addr_t *a, int join, const char **why);
+
 #endif

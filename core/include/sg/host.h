@@ -31,6 +31,7 @@ typedef struct sg_timer_s sg_timer_t;     /* one timer                    */
 typedef struct sg_metric_s sg_metric_t;   /* one metric family            */
 typedef struct sg_fetch_s sg_fetch_t;     /* one HTTP client request      */
 typedef struct sg_status_s sg_status_t;   /* the plugin's /api/status part */
+typedef struct sg_dgram_s sg_dgram_t;   /* one datagram socket         */
 typedef struct sg_host_s sg_host_t;
 
 /* Log levels (nginx/syslog order). Integration tests fail on any emerg,
@@ -80,6 +81,8 @@ typedef struct sg_programme_s {
                                         this transaction are removed      */
 
 typedef void (*sg_done_pt)(void *arg, int rc);
+/* One received datagram; data is valid during the call only. */
+typedef void (*sg_dgram_pt)(void *arg, const uint8_t *data, size_t len);
 typedef void (*sg_timer_pt)(void *arg);
 
 /* Metrics. Names get the prefix streamgate_<plugin>_ ; follow Prometheus
@@ -241,6 +244,28 @@ struct sg_host_s {
      * SG_ERROR (bad URL, join failed: 502): the session is already failing;
      * return the same code from open(). */
     int (*session_source)(sg_session_t *s, const char *url);
+
+    /* ---- datagram sources (ABI 1.2) ------------------------------------- */
+    /* Receive the datagrams of a source URL in session_source's grammar
+     * ("udp://[src@]group:port[?iface=NAME|ADDR]", "udp://@:port"): the core
+     * binds and joins the socket (so plugins share one join
+     * implementation with the live relay) and calls cb on the loop for each
+     * datagram. cb may call dgram_close() on its own socket. NULL when the
+     * URL is bad or the socket/join failed, with *why (static text) set.
+     * Released by dgram_close() or at fini. */
+    sg_dgram_t *(*dgram_open)(sg_plugin_t *p, const char *url, sg_dgram_pt cb, void *arg,
+                              const char **why);
+    void (*dgram_close)(sg_dgram_t *d);
+
+    /* ---- image proxy (ABI 1.2) ------------------------------------------ */
+    /* Serve GET <prefix>/<path> (prefix like "/Logos": one path segment,
+     * no trailing slash) from <base><path>: fetched once with the HTTP
+     * client, kept under <state_dir>/<plugin>/cache<prefix>/ for max_age
+     * seconds (a 404 too), served with Range and ETag; concurrent requests
+     * share one fetch. base NULL or "" = not known yet (a cached copy, else
+     * 503). Calling again changes base and max_age. SG_OK, or SG_ERROR
+     * (logged: bad prefix, another plugin has it). */
+    int (*proxy_route)(sg_plugin_t *p, const char *prefix, const char *base, int64_t max_age);
 };
 
 #endif /* SG_HOST_H */
