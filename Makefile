@@ -64,9 +64,11 @@ test-fuzz: $(FUZZ)/build.ninja
 	meson test -C $(FUZZ) --suite fuzz --print-errorlogs --num-processes 2
 
 bench: build
-	@.ci/apt-ensure $(DEMO_DEPS) curl nginx-light wrk vlc-bin vlc-plugin-base iproute2 util-linux
+	@.ci/apt-ensure $(DEMO_DEPS) curl nginx-light wrk vlc-bin vlc-plugin-base iproute2 util-linux \
+		xmltv-util
 	bench/foundation.sh $(BUILD)
 	bench/live.sh $(BUILD)
+	bench/movistar.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN) $(FUZZ)

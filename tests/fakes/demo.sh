@@ -21,9 +21,28 @@ rm -f var/demo/ready
 # The multicast head-end: RTP like Movistar's, on loopback only.
 "./$BUILD/tests/fakes/mcsend" --rtp-movistar --iface 127.0.0.1 var/demo/media.ts 239.255.42.1:5000 &
 mc=$!
+# The simulated Movistar network (appserver on 127.0.0.1:18080, SD&S and EPG
+# carousels and channels in 239.255.0.0/16 on lo; see tests/fakes/movistar).
+echo "starting the simulated Movistar network (first run generates its media)..."
+mkdir -p var/demo/movistar
+python3 tests/fakes/movistar/fake_movistar.py --workdir var/demo/movistar \
+    --media-dir var/demo/movistar-media --mcsend "./$BUILD/tests/fakes/mcsend" \
+    --http-port 18080 --entry 239.255.2.129:3937 --sp-group 239.255.2.154:3937 \
+    --epg-base 239.255.2.130 --channel-net 239.255.0.0 >var/demo/movistar/ready.txt &
+mv=$!
+i=0
+until grep -q '^READY' var/demo/movistar/ready.txt 2>/dev/null; do
+    i=$((i + 1))
+    if [ $i -gt 600 ] || ! kill -0 $mv 2>/dev/null; then
+        echo "the simulated Movistar network did not start" >&2
+        kill $mc $mv 2>/dev/null
+        exit 1
+    fi
+    sleep 0.1
+done
 "./$BUILD/streamgate" -c etc/demo.conf --ready-file var/demo/ready &
 pid=$!
-trap 'kill -TERM $pid $mc 2>/dev/null; wait $pid' INT TERM
+trap 'kill -TERM $pid $mc $mv 2>/dev/null; wait $pid' INT TERM
 i=0
 while [ ! -s var/demo/ready ]; do
     i=$((i + 1))
@@ -46,6 +65,8 @@ cat <<MSG
 }  Guide:    $base/guide.xml
   Live:     $base/demo1/mpegts
   Multicast (shared hub, fast start): $base/demo4/mpegts
+  Movistar (simulated network; channels appear within about 20 s,
+  the 8-day guide right after):       $base/58/live   (Telemadrid)
   udpxy URL of the same group:        $base/udp/239.255.42.1:5000
   udpxy-style status page:            $base/status
   Catchup:  $base/demo1/timeshift_abs-$(( $(date +%s) - 3600 )).ts   (one hour ago)
@@ -54,4 +75,4 @@ cat <<MSG
 
 MSG
 wait $pid
-kill $mc 2>/dev/null || true
+kill $mc $mv 2>/dev/null || true

@@ -74,7 +74,7 @@ def test_missing_config_file(workdir):
 def test_plugin_problems(workdir):
     state = os.path.join(workdir, "state")
     plugins = [
-        {"name": "movistar", "refresh": 5},
+        {"name": "movistar", "zzzzzzzz": 5},
         {"name": "nope"},
         {"name": "badabi", "path": plugin_path("badabi")},
         {"name": "newminor", "path": plugin_path("newminor")},
@@ -91,7 +91,7 @@ def test_plugin_problems(workdir):
         m = re.match(r"streamgate: (.*?):(\d+): (plugins[^:]*): (.*)", line)
         if m:
             lines[m.group(3)] = (m.group(1), int(m.group(2)), m.group(4))
-    assert lines["plugins.movistar.refresh"][2] == "unknown key"
+    assert lines["plugins.movistar.zzzzzzzz"][2] == "unknown key"
     assert "plugin file" in lines["plugins.nope"][2] and "nope.so: No such file" in lines["plugins.nope"][2]
     major, minor = map(int, re.search(r"plugin ABI (\d+)\.(\d+)",
                                       run([BINARY, "-V"]).stdout).groups())

@@ -79,7 +79,7 @@ def test_fetch_failure_is_reported_not_fatal(daemon):
 
 
 def test_status_memory_and_state(daemon):
-    daemon.start(plugins=[demo_plugin(), {"name": "movistar"}])
+    daemon.start(plugins=[demo_plugin(), {"name": "ustream"}])
     wait_for(lambda: details(daemon)["status"] == "ready", what="demo ready")
     st = daemon.status()
     assert st["version"] == "0.1.0" and st["pid"] == daemon.proc.pid
@@ -89,16 +89,17 @@ def test_status_memory_and_state(daemon):
     assert demo["channels"] == 2 and demo["memory_bytes"] > 0
     assert demo["details"]["commits"] == 1 and demo["details"]["name"] == "demo"
     assert demo["details"]["tags"] == "a,b"  # a STRING_LIST default
-    mov = details(daemon, "movistar")
-    assert mov["state"] == "running" and mov["status"] == "not implemented yet" and mov["caps"] == []
+    other = details(daemon, "ustream")
+    assert other["state"] == "running" and other["status"] == "not implemented yet"
+    assert other["caps"] == []
 
 
 def test_failed_plugin_does_not_stop_the_daemon(daemon):
     daemon.expect_error(r"plugin: demo failed to start")
-    daemon.start(plugins=[demo_plugin(mode="fail_init"), {"name": "movistar"}])
+    daemon.start(plugins=[demo_plugin(mode="fail_init"), {"name": "ustream"}])
     p = details(daemon)
     assert p["state"] == "failed" and p["status"] == "refused to start (mode = fail_init)"
-    assert details(daemon, "movistar")["state"] == "running"
+    assert details(daemon, "ustream")["state"] == "running"
     assert daemon.get("/channels.m3u")[0] == 200
 
 

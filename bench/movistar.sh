@@ -1,0 +1,120 @@
+#!/bin/sh
+# Movistar discovery + EPG benchmark: the movistar plugin against the
+# simulated network (tests/fakes/movistar: >= 100 channels, >= 20,000
+# programmes over 8 day groups), next to a Python decoder of the same
+# carousels (tests/fakes/movistar/sniff.py, the way the Python grabbers
+# movistar-u7d and tv_grab_es_movistartv work) and xmltv-util's tv_cat
+# re-writing the same guide, in the same run.
+#
+#   bench/movistar.sh [BUILD_DIR]      (make bench runs it)
+#
+# Runs in a private network namespace (.ci/netns). Prints a table; nothing
+# here is a pass/fail test.
+set -eu
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+if [ -z "${SG_BENCH_NETNS:-}" ]; then
+    SG_BENCH_NETNS=1 exec "$ROOT/.ci/netns" env SG_BENCH_NETNS=1 "$0" "$@"
+fi
+BUILD=${1:-build}
+SG="$ROOT/$BUILD/streamgate"
+MCSEND="$ROOT/$BUILD/tests/fakes/mcsend"
+FAKE="$ROOT/tests/fakes/movistar/fake_movistar.py"
+SNIFF="$ROOT/tests/fakes/movistar/sniff.py"
+W=$(mktemp -d /tmp/sgmv-XXXXXX)
+PIDS=""
+cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$W"
+}
+trap cleanup EXIT INT TERM
+HZ=$(getconf CLK_TCK)
+cpu() { awk -v hz="$HZ" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+hwm() { awk '$1 == "VmHWM:" { print $2 }' "/proc/$1/status"; }
+status() { curl -s -m 5 "$BASE/api/status"; }
+field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
+# CPU seconds and peak RSS (KiB) of a command, from its rusage
+rusage() {
+    python3 - "$@" <<'PY'
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print("%.3f %d" % (r.ru_utime + r.ru_stime, r.ru_maxrss))
+PY
+}
+
+echo "bench: starting the simulated Movistar network" >&2
+python3 "$FAKE" --workdir "$W/net" --media-dir "$W/media" --mcsend "$MCSEND" \
+    >"$W/ready.txt" 2>"$W/fake.log" &
+PIDS="$PIDS $!"
+i=0
+until grep -q '^READY' "$W/ready.txt" 2>/dev/null; do
+    i=$((i + 1)); [ $i -gt 600 ] && { echo "bench: the fake did not start" >&2; cat "$W/fake.log" >&2; exit 1; }
+    sleep 0.1
+done
+INFO="$W/net/ready.json"
+APPSERVER=$(field 'd["appserver"]' <"$INFO")
+NCHAN=$(field 'len(d["channels"])' <"$INFO")
+NPROG=$(field 'd["programmes"]' <"$INFO")
+EPG_GROUPS=$(field '" ".join(d["epg_groups"])' <"$INFO")
+SP=$(field 'd["sp_group"]' <"$INFO")
+
+cat >"$W/sg.conf" <<EOF
+server = { listen = [ "127.0.0.1:0" ]; state_dir = "$W/state"; log_level = "info"; access_log = false; };
+plugins = ( { name = "movistar"; iptv_address = "127.0.0.1"; dns = ""; appserver = [ "$APPSERVER" ]; } );
+EOF
+T0=$(date +%s.%N)
+"$SG" -c "$W/sg.conf" --ready-file "$W/ready" >"$W/sg.log" 2>&1 &
+SGPID=$!
+PIDS="$PIDS $SGPID"
+i=0
+until [ -s "$W/ready" ]; do i=$((i + 1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done
+BASE=$(cat "$W/ready")
+CPU_START=$(cpu $SGPID)
+i=0
+until status | field 'next(p for p in d["plugins"] if p["name"]=="movistar")["status"].startswith("ready") and d["catalog"]["pending_updates"]==0' | grep -q True; do
+    i=$((i + 1)); [ $i -gt 1200 ] && { echo "bench: movistar never got ready" >&2; tail "$W/sg.log" >&2; exit 1; }
+    sleep 0.1
+done
+T1=$(date +%s.%N)
+CPU_READY=$(cpu $SGPID)
+HWM_READY=$(hwm $SGPID)
+PUB=$(status | field 'd["catalog"]["channels"]')
+PROGS=$(status | field 'd["catalog"]["programmes"]')
+curl -s -o "$W/guide.xml" "$BASE/guide.xml"
+RENDER_MS=$(grep -m1 "guide rendered" "$W/sg.log" | sed 's/.* in \([0-9.]*\) ms.*/\1/')
+HWM_GUIDE=$(hwm $SGPID)
+GUIDE_KB=$(($(stat -c %s "$W/guide.xml") / 1024))
+
+# peers, same run: a Python decoder of the same carousels, tv_cat on the same guide
+set -- $(rusage python3 "$SNIFF" --epg --timeout 120 $SP $EPG_GROUPS)
+PY_CPU=$1 PY_RSS=$2
+set -- $(rusage tv_cat "$W/guide.xml")
+TVCAT_CPU=$1
+
+python3 - "$CPU_READY" "$CPU_START" "$HWM_READY" "$HWM_GUIDE" "$RENDER_MS" "$PY_CPU" "$PY_RSS" \
+    "$TVCAT_CPU" "$T0" "$T1" "$NCHAN" "$PUB" "$NPROG" "$PROGS" "$GUIDE_KB" <<'PY'
+import sys
+(cpu_ready, cpu_start, hwm_ready, hwm_guide, render_ms, py_cpu, py_rss, tvcat_cpu, t0, t1,
+ nchan, pub, nprog, progs, guide_kb) = sys.argv[1:]
+cpu = float(cpu_ready)
+print()
+print("streamgate Movistar discovery + EPG benchmark (simulated network: %s channels, %s programmes, 8 days)"
+      % (nchan, nprog))
+print()
+print("| measure | streamgate | peer (same run) | ratio |")
+print("|---|---:|---:|---:|")
+print("| CPU, start to guide committed (discovery, 120 scrambling probes, 8-day EPG, SQLite) "
+      "| %.2f s | Python decoder of the same carousels: %.2f s | %.2f |"
+      % (cpu, float(py_cpu), cpu / float(py_cpu)))
+print("| peak RSS after ingest | %.1f MB | Python decoder: %.1f MB | %.2f |"
+      % (int(hwm_ready) / 1024, int(py_rss) / 1024, int(hwm_ready) / int(py_rss)))
+print("| XMLTV render (%s programmes, %s KB) | %.0f ms | tv_cat re-writing it: %.0f ms | %.3f |"
+      % (progs, guide_kb, float(render_ms), float(tvcat_cpu) * 1000,
+         float(render_ms) / (float(tvcat_cpu) * 1000)))
+print("| peak RSS after the render | %.1f MB | | |" % (int(hwm_guide) / 1024))
+print()
+print("published %s channels; wall time start to guide committed %.1f s (mostly waiting on carousels "
+      "and 3 s scrambling probes)" % (pub, float(t1) - float(t0)))
+print("targets: ingest <= 1 s CPU, RSS <= 24 MB, render <= 200 ms")
+PY
