@@ -887,6 +887,8 @@ mv_publish(mv_state_t *st)
     st->phase = 4;
     st->days_next = st->days_done = 0;
     st->programmes = 0;
+    mv_state(st, "reading the EPG (%zu day groups)",
+             st->days.n < (size_t)st->epg_days ? st->days.n : (size_t)st->epg_days);
     mv_info_cancel(st); /* a slow pass of the last round gives way */
     mv_epg_next(st);
 }
