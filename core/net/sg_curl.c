@@ -24,6 +24,7 @@ typedef struct sg_curl_req_s {
     sg_curl_t *ctx;
     CURL *easy;
     struct curl_slist *hdrs;
+    struct curl_slist *resolve;
     char *body;
     size_t len, cap, max;
     char *rhdrs; /* response header block of the final response */
@@ -184,6 +185,7 @@ sg_curl_req_free(sg_curl_req_t *r)
         curl_easy_cleanup(r->easy);
     }
     curl_slist_free_all(r->hdrs);
+    curl_slist_free_all(r->resolve);
     free(r->body);
     free(r->rhdrs);
     free(r);
@@ -315,7 +317,8 @@ sg_curl_share_free(void *ctx, void *share)
 }
 
 static void *
-sg_curl_fetch(void *ctx, const sg_fetch_req_t *req, void *share, sg_fetch_done_pt done, void *arg)
+sg_curl_fetch(void *ctx, const sg_fetch_req_t *req, void *share, const char *resolve,
+              sg_fetch_done_pt done, void *arg)
 {
     sg_curl_t *c = ctx;
     sg_curl_req_t *r;
@@ -363,6 +366,12 @@ sg_curl_fetch(void *ctx, const sg_fetch_req_t *req, void *share, sg_fetch_done_p
         r->hdrs = n;
     }
     if (r->hdrs) curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->hdrs);
+    if (resolve) {
+        /* the address our own DNS client found for the host */
+        r->resolve = curl_slist_append(NULL, resolve);
+        if (r->resolve == NULL) goto fail;
+        curl_easy_setopt(r->easy, CURLOPT_RESOLVE, r->resolve);
+    }
     if (req->body) {
         curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len);
         curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, req->body);

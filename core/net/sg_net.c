@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <arpa/inet.h>
 
+#include "net/sg_dns.h"
 #include "sg_config.h"
 #include "util/sg_log.h"
 
@@ -17,7 +20,23 @@ struct sg_net_s {
     const sg_net_ops_t *ops;
     void *ctx;
     int failed; /* do not retry dlopen on every request */
+    sg_dns_t *dns;
 };
+
+/* One request: the module's handle, or (while its host name is being
+ * looked up) a DNS query and a copy of the request. */
+typedef struct sg_net_job_s {
+    sg_net_t *n;
+    void *h;
+    sg_dns_q_t *q;
+    void *share;
+    sg_fetch_req_t req;
+    char *url, *method, *ua, *body, **headers;
+    char host[256];
+    int port;
+    sg_fetch_done_pt done;
+    void *arg;
+} sg_net_job_t;
 
 static void
 sg_net_log(int level, const char *fmt, ...)
@@ -78,19 +97,166 @@ sg_net_load(sg_net_t *n)
     return 0;
 }
 
-void *
-sg_net_fetch(sg_net_t *n, const sg_fetch_req_t *req, void **share, sg_fetch_done_pt done,
-             void *arg)
+static void
+sg_net_job_free(sg_net_job_t *j)
 {
+    free(j->url);
+    free(j->method);
+    free(j->ua);
+    free(j->body);
+    for (char **h = j->headers; h && *h; h++) free(*h);
+    free(j->headers);
+    free(j);
+}
+
+static void
+sg_net_job_done(const sg_fetch_resp_t *resp, void *arg)
+{
+    sg_net_job_t *j = arg;
+    j->h = NULL;
+    j->done(resp, j->arg);
+    sg_net_job_free(j);
+}
+
+/* The host name and port of an http(s) URL; 0 when the host is a name (not
+ * an address literal) worth looking up. */
+static int
+sg_net_url_host(const char *url, char *host, size_t len, int *port)
+{
+    const char *p = strstr(url, "://"), *e;
+    struct in_addr a;
+    size_t n;
+
+    if (p == NULL) return -1;
+    *port = strncasecmp(url, "https", 5) == 0 ? 443 : 80;
+    p += 3;
+    e = p + strcspn(p, "/?#");
+    for (const char *at = p; at < e; at++) {
+        if (*at == '@') p = at + 1; /* user:password@ */
+    }
+    if (*p == '[') return -1; /* an IPv6 literal */
+    n = strcspn(p, ":/?#");
+    if (n == 0 || n >= len) return -1;
+    memcpy(host, p, n);
+    host[n] = '\0';
+    if (p[n] == ':') *port = atoi(p + n + 1);
+    return inet_pton(AF_INET, host, &a) == 1 ? -1 : 0;
+}
+
+static char *
+sg_net_dup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* Deep copy of what the module reads from a request. */
+static int
+sg_net_job_copy(sg_net_job_t *j, const sg_fetch_req_t *req)
+{
+    size_t nh = 0;
+    j->req = *req;
+    j->req.url = j->url = sg_net_dup(req->url);
+    j->req.method = j->method = sg_net_dup(req->method);
+    j->req.user_agent = j->ua = sg_net_dup(req->user_agent);
+    if (req->body) {
+        j->body = malloc(req->body_len + 1);
+        if (j->body == NULL) return -1;
+        memcpy(j->body, req->body, req->body_len);
+        j->req.body = j->body;
+    }
+    for (const char *const *h = req->headers; h && *h; h++) nh++;
+    if (req->headers) {
+        j->headers = calloc(nh + 1, sizeof(char *));
+        if (j->headers == NULL) return -1;
+        for (size_t i = 0; i < nh; i++) {
+            if ((j->headers[i] = strdup(req->headers[i])) == NULL) return -1;
+        }
+        j->req.headers = (const char *const *)j->headers;
+    }
+    return j->url == NULL || (req->method && j->method == NULL) ||
+                   (req->user_agent && j->ua == NULL)
+               ? -1
+               : 0;
+}
+
+static void
+sg_net_job_start(sg_net_job_t *j, const char *addr)
+{
+    char resolve[320];
+    if (addr) snprintf(resolve, sizeof(resolve), "%s:%d:%s", j->host, j->port, addr);
+    j->h = j->n->ops->fetch(j->n->ctx, &j->req, j->share, addr ? resolve : NULL, sg_net_job_done,
+                            j);
+}
+
+static void
+sg_net_dns_done(void *arg, const char *addr, const char *why)
+{
+    sg_net_job_t *j = arg;
+    char err[400];
+
+    j->q = NULL;
+    if (addr) {
+        sg_net_job_start(j, addr);
+        if (j->h) return;
+        why = "the request could not be started";
+    }
+    snprintf(err, sizeof(err), "cannot resolve %s: %s", j->host, why);
+    sg_net_job_done(&(sg_fetch_resp_t){.status = 0, .error = err, .body = "", .url = j->url}, j);
+}
+
+void *
+sg_net_fetch(sg_net_t *n, const sg_fetch_req_t *req, void **share, const char *dns,
+             sg_fetch_done_pt done, void *arg)
+{
+    sg_net_job_t *j;
+    char addr[64];
+    const char *why = NULL;
+
     if (sg_net_load(n) != 0) return NULL;
     if (req->cookies && share && *share == NULL) *share = n->ops->share_new(n->ctx);
-    return n->ops->fetch(n->ctx, req, req->cookies && share ? *share : NULL, done, arg);
+    j = calloc(1, sizeof(*j));
+    if (j == NULL) return NULL;
+    j->n = n;
+    j->share = req->cookies && share ? *share : NULL;
+    j->done = done;
+    j->arg = arg;
+    j->req = *req;
+    if (dns && dns[0] && req->url &&
+        sg_net_url_host(req->url, j->host, sizeof(j->host), &j->port) == 0) {
+        if (n->dns == NULL) n->dns = sg_dns_new(n->base);
+        if (n->dns == NULL || sg_net_job_copy(j, req) != 0) {
+            sg_net_job_free(j);
+            return NULL;
+        }
+        if (sg_dns_cached(n->dns, dns, j->host, addr, sizeof(addr))) {
+            sg_net_job_start(j, addr);
+        } else {
+            j->q = sg_dns_resolve(n->dns, dns, j->host, sg_net_dns_done, j, &why);
+            if (j->q == NULL) {
+                sg_log(SG_LOG_WARN, "fetch", "cannot resolve %s through %s: %s", j->host, dns, why);
+                sg_net_job_free(j);
+                return NULL;
+            }
+            return j;
+        }
+    } else {
+        sg_net_job_start(j, NULL);
+    }
+    if (j->h == NULL) {
+        sg_net_job_free(j);
+        return NULL;
+    }
+    return j;
 }
 
 void
 sg_net_cancel(sg_net_t *n, void *handle)
 {
-    if (n->ops && handle) n->ops->cancel(n->ctx, handle);
+    sg_net_job_t *j = handle;
+    if (j == NULL) return;
+    if (j->q) sg_dns_cancel(j->q);
+    if (j->h && n->ops) n->ops->cancel(n->ctx, j->h);
+    sg_net_job_free(j);
 }
 
 void
@@ -122,6 +288,7 @@ sg_net_free(sg_net_t *n)
 {
     if (n == NULL) return;
     if (n->ops) n->ops->destroy(n->ctx);
+    sg_dns_free(n->dns);
     /* The module stays mapped: libcurl/OpenSSL keep process-wide state that
      * must not be unloaded while the process runs. */
     free(n->module_dir);

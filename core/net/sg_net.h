@@ -14,7 +14,7 @@ typedef struct sg_net_s sg_net_t;
 
 /* The table sg_curl.so exports as sg_curl_module (internal ABI: both sides
  * are built from this tree, the version guards against a stale file). */
-#define SG_NET_MODULE_VERSION 1
+#define SG_NET_MODULE_VERSION 2
 
 typedef void (*sg_net_log_pt)(int level, const char *fmt, ...);
 
@@ -24,8 +24,10 @@ typedef struct sg_net_ops_s {
     void (*destroy)(void *ctx);
     void *(*share_new)(void *ctx); /* a cookie store */
     void (*share_free)(void *ctx, void *share);
-    void *(*fetch)(void *ctx, const sg_fetch_req_t *req, void *share, sg_fetch_done_pt done,
-                   void *arg);
+    /* resolve: NULL, or "host:port:address" to use instead of looking
+     * host up (CURLOPT_RESOLVE) */
+    void *(*fetch)(void *ctx, const sg_fetch_req_t *req, void *share, const char *resolve,
+                   sg_fetch_done_pt done, void *arg);
     void (*cancel)(void *ctx, void *handle);
     const char *(*header)(const sg_fetch_resp_t *resp, const char *name);
     const char *(*version_text)(void);
@@ -34,9 +36,12 @@ typedef struct sg_net_ops_s {
 
 sg_net_t *sg_net_new(struct event_base *base, const char *module_dir);
 void sg_net_free(sg_net_t *n);
-/* NULL when the request could not be started (reason logged). */
-void *sg_net_fetch(sg_net_t *n, const sg_fetch_req_t *req, void **share, sg_fetch_done_pt done,
-                   void *arg);
+/* NULL when the request could not be started (reason logged). dns: NULL,
+ * or "ip[:port]" of the DNS server to look the URL's host name up with
+ * (a private network's own, unknown to the system resolver); a name it
+ * cannot resolve ends the request with status 0 and the reason. */
+void *sg_net_fetch(sg_net_t *n, const sg_fetch_req_t *req, void **share, const char *dns,
+                   sg_fetch_done_pt done, void *arg);
 void sg_net_cancel(sg_net_t *n, void *handle);
 void sg_net_share_free(sg_net_t *n, void *share);
 const char *sg_net_header(sg_net_t *n, const sg_fetch_resp_t *resp, const char *name);

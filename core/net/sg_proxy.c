@@ -38,6 +38,7 @@ struct sg_proxy_route_s {
     sg_proxy_route_t *next;
     sg_proxy_t *x;
     char *owner, *prefix, *base, *dir;
+    char dns[64];
     int64_t max_age;
 };
 
@@ -182,7 +183,7 @@ sg_proxy_start_jobs(sg_proxy_t *x)
                                 &(sg_fetch_req_t){.url = j->url, .timeout_ms = 15000,
                                                   .max_bytes = SG_PROXY_MAX_BYTES,
                                                   .follow_redirects = 1},
-                                NULL, sg_proxy_done, j);
+                                NULL, j->route->dns, sg_proxy_done, j);
         if (j->fetch == NULL) {
             /* could not even start: answer the waiters now */
             sg_proxy_done(&(sg_fetch_resp_t){.status = 0, .error = "cannot start the request"}, j);
@@ -315,7 +316,7 @@ sg_proxy_free(sg_proxy_t *x)
 
 int
 sg_proxy_add(sg_proxy_t *x, const char *owner, const char *prefix, const char *base,
-             const char *dir, int64_t max_age, const char **why)
+             const char *dir, int64_t max_age, const char *dns, const char **why)
 {
     sg_proxy_route_t *rt;
     size_t pl = prefix ? strlen(prefix) : 0;
@@ -366,5 +367,6 @@ sg_proxy_add(sg_proxy_t *x, const char *owner, const char *prefix, const char *b
     rt->base = base ? strdup(base) : NULL;
     rt->dir = strdup(dir);
     rt->max_age = max_age;
+    snprintf(rt->dns, sizeof(rt->dns), "%s", dns ? dns : "");
     return 0;
 }

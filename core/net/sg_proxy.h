@@ -26,9 +26,10 @@ void sg_proxy_free(sg_proxy_t *x);
 
 /* Serve prefix ("/Logos", no trailing slash) from base (an http(s) URL
  * ending in "/") into dir (created). Calling again with the same prefix
- * and owner changes base, dir and max_age. 0, or -1 with why (another
+ * and owner changes base, dir and max_age. dns: the owner's DNS server
+ * for the image host (sg_net_fetch), NULL = the system resolver. 0, or -1 with why (another
  * owner has the prefix, bad arguments, dir not creatable). */
 int sg_proxy_add(sg_proxy_t *x, const char *owner, const char *prefix, const char *base,
-                 const char *dir, int64_t max_age, const char **why);
+                 const char *dir, int64_t max_age, const char *dns, const char **why);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "catalog/sg_catalog.h"
 #include "metrics/sg_metrics.h"
+#include "net/sg_dns.h"
 #include "net/sg_net.h"
 #include "net/sg_proxy.h"
 #include "plugin/sg_plugin.h"
@@ -324,6 +325,23 @@ sg_host_dgram_close(sg_dgram_t *d)
 
 static const char *sg_host_state_dir(sg_plugin_t *p);
 
+/* ---- name resolution ------------------------------------------------------------------------ */
+
+static int
+sg_host_net_dns(sg_plugin_t *p, const char *server)
+{
+    if (server == NULL || server[0] == '\0') {
+        p->dns[0] = '\0';
+        return SG_OK;
+    }
+    if (sg_dns_server_check(server) != 0 || strlen(server) >= sizeof(p->dns)) {
+        sg_log(SG_LOG_ERR, "plugin", "%s: DNS server \"%s\" is not ip[:port]", p->name, server);
+        return SG_ERROR;
+    }
+    snprintf(p->dns, sizeof(p->dns), "%s", server);
+    return SG_OK;
+}
+
 /* ---- image proxy ---------------------------------------------------------------------------- */
 
 static int
@@ -334,7 +352,7 @@ sg_host_proxy_route(sg_plugin_t *p, const char *prefix, const char *base, int64_
 
     if (sd == NULL || prefix == NULL) return SG_ERROR;
     snprintf(dir, sizeof(dir), "%s/cache%s", sd, prefix);
-    if (sg_proxy_add(p->d->proxy, p->name, prefix, base, dir, max_age, &why) != 0) {
+    if (sg_proxy_add(p->d->proxy, p->name, prefix, base, dir, max_age, p->dns, &why) != 0) {
         sg_log(SG_LOG_ERR, "plugin", "%s: proxy route %s: %s", p->name, prefix, why);
         return SG_ERROR;
     }
@@ -497,7 +515,7 @@ sg_host_fetch(sg_plugin_t *p, const sg_fetch_req_t *req, sg_fetch_done_pt done, 
     f->p = p;
     f->done = done;
     f->arg = arg;
-    f->handle = sg_net_fetch(p->d->net, req, &p->cookies, sg_host_fetch_done, f);
+    f->handle = sg_net_fetch(p->d->net, req, &p->cookies, p->dns, sg_host_fetch_done, f);
     if (f->handle == NULL) {
         free(f);
         return NULL;
@@ -635,4 +653,5 @@ const sg_host_t sg_host_table = {
     .dgram_open = sg_host_dgram_open,
     .dgram_close = sg_host_dgram_close,
     .proxy_route = sg_host_proxy_route,
+    .net_dns = sg_host_net_dns,
 };

@@ -36,6 +36,7 @@ struct sg_plugin_s {
     struct sg_fetch_s *fetches;
     struct sg_dgram_s *dgrams;
     void *cookies;            /* the HTTP client's cookie store        */
+    char dns[64];             /* net_dns(): "ip[:port]", "" = system    */
     int sessions;
     char metric_prefix[80];
     sg_daemon_t *d;

@@ -317,9 +317,12 @@ mv_find_iptv(mv_state_t *st, const char **why)
 {
     struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(53)}, me;
     socklen_t len = sizeof(me);
+    char ip[64];
     int fd;
 
-    if (inet_pton(AF_INET, st->dns, &to.sin_addr) != 1) {
+    snprintf(ip, sizeof(ip), "%s", st->dns);
+    ip[strcspn(ip, ":")] = '\0'; /* "ip:port" */
+    if (inet_pton(AF_INET, ip, &to.sin_addr) != 1) {
         *why = "dns is not an IPv4 address";
         return -1;
     }
@@ -350,8 +353,8 @@ mv_start_cb(void *arg)
         snprintf(st->iptv_addr, sizeof(st->iptv_addr), "%s", st->iptv_conf);
     } else if (st->dns[0] && mv_find_iptv(st, &why) != 0) {
         st->h->log(st->p, SG_LOG_WARN,
-                   "Movistar IPTV network not reachable: %s to %s; retrying in %d s", why,
-                   st->dns, MV_RETRY_S);
+                   "Movistar IPTV network not reachable: %s to %.*s; retrying in %d s", why,
+                   (int)strcspn(st->dns, ":"), st->dns, MV_RETRY_S);
         mv_state(st, "IPTV network not reachable (%s to %s)", why, st->dns);
         mv_retry(st, mv_start_cb, MV_RETRY_S);
         return;
@@ -1367,7 +1370,8 @@ static const sg_conf_key_t mv_keys[] = {
     {.name = "iptv_address", .type = SG_CONF_STRING, .def = "",
      .help = "local address on the IPTV network (default: the one that routes to dns)"},
     {.name = "dns", .type = SG_CONF_STRING, .def = "172.26.23.3",
-     .help = "IPTV DNS server (finds the IPTV interface); empty = system resolver"},
+     .help = "IPTV DNS server (ip[:port]): finds the IPTV interface and resolves the appserver "
+             "and image host names; empty = the system resolver"},
     {.name = "appserver", .type = SG_CONF_STRING_LIST,
      .def = "http://portalnc.imagenio.telefonica.net:2001,"
             "http://asfenc.imagenio.telefonica.net:2001",
@@ -1400,9 +1404,15 @@ mv_check(sg_plugin_t *p, void *state, const sg_host_t *h)
     int port;
 
     (void)state;
-    if (dns[0] && inet_pton(AF_INET, dns, &a) != 1) {
-        h->conf_error(c, "dns", "not an IPv4 address: \"%s\"", dns);
-        rc = SG_ERROR;
+    if (dns[0]) {
+        char dip[64];
+        int dport = 53;
+        if (sscanf(dns, "%63[0-9.]:%d", dip, &dport) < 1 || inet_pton(AF_INET, dip, &a) != 1 ||
+            strlen(dip) + (strchr(dns, ':') ? 1 + strlen(strchr(dns, ':') + 1) : 0) != strlen(dns) ||
+            dport <= 0 || dport > 65535) {
+            h->conf_error(c, "dns", "not an IPv4 address (optionally :port): \"%s\"", dns);
+            rc = SG_ERROR;
+        }
     }
     if (ep[0] && (sscanf(ep, "%63[0-9.]:%d", ip, &port) != 2 || inet_pton(AF_INET, ip, &a) != 1 ||
                   port <= 0 || port > 65535)) {
@@ -1466,6 +1476,8 @@ mv_init(sg_plugin_t *p, void *state, const sg_host_t *h)
                                .help = "Extended programme info (epgInfov2) requests, by result",
                                .labels = result});
     mv_info_open(st);
+    /* The appserver and image hosts have names only the IPTV DNS knows. */
+    if (st->dns[0]) h->net_dns(p, st->dns);
     mv_chanmap_load(st);
     /* Known routes from the start: cached images are served even before
      * (or without) a bootstrap. */

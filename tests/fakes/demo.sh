@@ -21,13 +21,14 @@ rm -f var/demo/ready
 # The multicast head-end: RTP like Movistar's, on loopback only.
 "./$BUILD/tests/fakes/mcsend" --rtp-movistar --iface 127.0.0.1 var/demo/media.ts 239.255.42.1:5000 &
 mc=$!
-# The simulated Movistar network (appserver on 127.0.0.1:18080, SD&S and EPG
+# The simulated Movistar network (appserver on 127.0.0.1:18080 known by its
+# real name through the simulated IPTV DNS on 127.0.0.1:18053, SD&S and EPG
 # carousels and channels in 239.255.0.0/16 on lo; see tests/fakes/movistar).
 echo "starting the simulated Movistar network (first run generates its media)..."
 mkdir -p var/demo/movistar
 python3 tests/fakes/movistar/fake_movistar.py --workdir var/demo/movistar \
     --media-dir var/demo/movistar-media --mcsend "./$BUILD/tests/fakes/mcsend" \
-    --http-port 18080 --entry 239.255.2.129:3937 --sp-group 239.255.2.154:3937 \
+    --http-port 18080 --dns-port 18053 --hostnames --entry 239.255.2.129:3937 --sp-group 239.255.2.154:3937 \
     --epg-base 239.255.2.130 --channel-net 239.255.0.0 >var/demo/movistar/ready.txt &
 mv=$!
 i=0

@@ -274,3 +274,29 @@ def test_misbehaving_network(daemon, fakenet):
     assert not bad, bad[:10]
     assert daemon.metric("streamgate_movistar_dvbstp_sections_total", {"result": "ok"}) > 0
     assert net.stats()  # the fake answered throughout
+
+
+def test_names_resolved_through_the_iptv_dns(daemon, fakenet):
+    # the appserver and the image host have names only the IPTV DNS knows;
+    # its first answer is lost (the client retries)
+    net = fakenet("--dns-port", "0", "--hostnames", "--dns-fail-first", "1", "--days", "2")
+    port = net.info["appserver"].rsplit(":", 1)[1]
+    unknown = "http://nowhere.example:%s" % port  # NXDOMAIN: the next endpoint is tried
+    daemon.start(plugins=[movistar_plugin(net, dns=net.info["dns"], epg_days=2,
+                                          appserver=[unknown, net.info["appserver_name"]])])
+    daemon.wait_log(r"appserver http://nowhere\.example:\d+ getClientProfile: "
+                    r"cannot resolve nowhere\.example: no such name")
+    wait_ready(daemon)
+    entries = parse_m3u(daemon.get("/channels.m3u")[2].decode())
+    assert len(entries) == len(clear_channels(net))
+    # the logo host (html5-static...) is resolved the same way by the proxy
+    with_logo = next(c for c in clear_channels(net) if c.get("logo"))
+    code, h, img = daemon.get("/Logos/%s" % with_logo["logo"])
+    assert code == 200 and h["content-type"].startswith("image/"), (code, h)
+    stats = net.stats()
+    assert stats["dns_dropped"] == 1  # lost once, asked again
+    for name in ("portalnc.imagenio.telefonica.net", "html5-static.svc.imagenio.telefonica.net",
+                 "nowhere.example"):
+        assert stats["dns"].get(name, 0) >= 1, stats["dns"]
+    # answers are cached by TTL: not one query per request
+    assert stats["dns"]["portalnc.imagenio.telefonica.net"] <= 2, stats["dns"]

@@ -266,6 +266,14 @@ struct sg_host_s {
      * 503). Calling again changes base and max_age. SG_OK, or SG_ERROR
      * (logged: bad prefix, another plugin has it). */
     int (*proxy_route)(sg_plugin_t *p, const char *prefix, const char *base, int64_t max_age);
+
+    /* ---- name resolution (ABI 1.2) -------------------------------------- */
+    /* Look up the host names of this plugin's fetches and proxy routes
+     * through this DNS server ("ip" or "ip:port"; NULL or "" = the system
+     * resolver): a provider's private network often has names only its own
+     * DNS knows. IPv4 (A records), cached by TTL. SG_OK, or SG_ERROR when
+     * server is not ip[:port] (logged). */
+    int (*net_dns)(sg_plugin_t *p, const char *server);
 };
 
 #endif /* SG_HOST_H */

@@ -20,6 +20,10 @@ big-endian, DVB-STP 12-byte header, MPEG-2 CRC-32 over the concatenated
 payloads of all sections of a segment, carried after the payload of the last
 section (the only one with the CRC flag set).
 
+* optionally (--dns-port) the IPTV network's DNS server (172.26.23.3 on the
+  real network): *.imagenio.telefonica.net -> 127.0.0.1 over UDP; with
+  --hostnames getPlatformProfile advertises those names, as the real one does.
+
 Usage: fake_movistar.py --workdir DIR [options]   (see --help and README.md)
 Runs until SIGTERM/SIGINT, then stops every child and exits 0.  Prints one
 line "READY <json>" on stdout once everything is listening (the same JSON is
@@ -1012,7 +1016,9 @@ class AppServer:
         self.not_found = 0
         self.fail_left = args.appserver_fail
         self.sessions = set()
-        self.base = None
+        self.base = None                        # http://127.0.0.1:PORT
+        self.portal = None                      # advertised endpoints (--hostnames: portalnc...)
+        self.static = None                      # advertised image host (--hostnames: html5-static...)
         self.png = tiny_png()
         self.jpg = {}
         for k in ("logo.jpg", "cover.jpg"):
@@ -1046,9 +1052,9 @@ class AppServer:
         return {
             "dvbConfig": {"dvbipiEntryPoint": self.entry, "dvbServiceProvider": "imagenio.es",
                           "epgDays": self.args.days},
-            "RES_BASE_URI": self.base + "/appclient/",
-            "endPoints": {"epNoCach1": self.base, "epNoCach2": self.base, "epNoCach4": self.base,
-                          "epNoCach5": self.base, "epNoCach6": self.base},
+            "RES_BASE_URI": self.static + "/appclient/",
+            "endPoints": {"epNoCach1": self.portal, "epNoCach2": self.portal, "epNoCach4": self.portal,
+                          "epNoCach5": self.portal, "epNoCach6": self.portal},
             "platformVersion": "4.2.1",
             "heartbeatPeriod": 300,
         }
@@ -1139,7 +1145,7 @@ class AppServer:
             "ageRatingID": p["age"],
             "cover": "%s/%d.jpg" % (str(pid)[:4], pid),
             "covers": {"fanart": "%s/appclient/incoming/covers/programmeImages/landscape/big/%s/%d.jpg"
-                                 % (self.base, str(pid)[:4], pid)},
+                                 % (self.static, str(pid)[:4], pid)},
             "season": p["season"],
             "episode": p["episode"],
             "seriesID": p["series_id"],
@@ -1305,6 +1311,110 @@ class HttpServer(http.server.ThreadingHTTPServer):
     request_queue_size = 128
 
 
+# ---- IPTV DNS (172.26.23.3 on the real network) ------------------------------
+
+DNS_SUFFIX = ".imagenio.telefonica.net"
+PORTAL_HOST = "portalnc.imagenio.telefonica.net"
+STATIC_HOST = "html5-static.svc.imagenio.telefonica.net"
+
+
+def dns_parse_query(pkt):
+    """(id, flags, qname, qtype, qclass, end of question) of a standard
+    one-question query, or None for anything else."""
+    if len(pkt) < 12:
+        return None
+    qid, flags, qdcount = struct.unpack(">HHH", pkt[:6])
+    if flags & 0x8000 or (flags >> 11) & 0xF or qdcount != 1:   # a response, not QUERY, or not 1 question
+        return None
+    labels = []
+    off = 12
+    while True:
+        if off >= len(pkt):
+            return None
+        n = pkt[off]
+        off += 1
+        if n == 0:
+            break
+        if n & 0xC0 or off + n > len(pkt) or off - 12 + n > 254:   # pointer / bad label / name too long
+            return None
+        labels.append(pkt[off:off + n])
+        off += n
+    if off + 4 > len(pkt):
+        return None
+    qtype, qclass = struct.unpack(">HH", pkt[off:off + 4])
+    try:
+        name = b".".join(labels).decode("ascii").lower()
+    except UnicodeDecodeError:
+        return None
+    return qid, flags, name, qtype, qclass, off + 4
+
+
+def dns_answer(pkt, q):
+    """Reply to a parsed query: A/IN for *.imagenio.telefonica.net -> 127.0.0.1,
+    other types for those names -> no answers, other names -> NXDOMAIN."""
+    qid, flags, name, qtype, qclass, end = q
+    ours = name.endswith(DNS_SUFFIX)
+    rcode = 0 if ours else 3
+    answers = b""
+    if ours and qtype == 1 and qclass == 1:
+        answers = struct.pack(">HHHIH", 0xC00C, 1, 1, 300, 4) + socket.inet_aton("127.0.0.1")
+    rflags = 0x8000 | (flags & 0x0100) | 0x0080 | rcode              # QR, RD copied, RA
+    return (struct.pack(">HHHHHH", qid, rflags, 1, 1 if answers else 0, 0, 0)
+            + pkt[12:end] + answers)
+
+
+class DnsServer(threading.Thread):
+    def __init__(self, port, fail_first=0):
+        super().__init__(name="dns", daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.settimeout(0.5)
+        self.port = self.sock.getsockname()[1]
+        self.fail_left = fail_first
+        self.halt = threading.Event()
+        self.lock = threading.Lock()
+        self.counts = {}
+        self.dropped = 0
+
+    def run(self):
+        while not self.halt.is_set():
+            try:
+                pkt, peer = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                if self.halt.is_set():
+                    return
+                continue
+            try:
+                q = dns_parse_query(pkt)
+                if q is None:
+                    continue
+                with self.lock:
+                    self.counts[q[2]] = self.counts.get(q[2], 0) + 1
+                    drop = self.fail_left > 0
+                    if drop:
+                        self.fail_left -= 1
+                        self.dropped += 1
+                if not drop:
+                    self.sock.sendto(dns_answer(pkt, q), peer)
+            except Exception as e:          # never let one datagram stop the server
+                log("dns: %r" % e)
+
+    def stop(self):
+        self.halt.set()
+        try:
+            self.sock.sendto(b"", ("127.0.0.1", self.port))     # wake recvfrom
+        except OSError:
+            pass
+        self.join(2)
+        self.sock.close()
+
+    def stats(self):
+        with self.lock:
+            return dict(self.counts), self.dropped
+
+
 # ---- main -------------------------------------------------------------------
 
 DEFAULT_PACKAGES = ["UTX00", "UTX1H", "UTX4R"]
@@ -1349,6 +1459,14 @@ def main(argv=None):
     ap.add_argument("--no-entry", action="store_true")
     ap.add_argument("--provider-id", type=lambda s: int(s, 0), default=None,
                     help="set the DVB-STP P flag and this 32-bit ServiceProviderID on every datagram")
+    ap.add_argument("--dns-port", type=int, default=None, metavar="N",
+                    help="serve the IPTV DNS (*.imagenio.telefonica.net -> 127.0.0.1) on UDP 127.0.0.1:N "
+                         "(0 = ephemeral; default off)")
+    ap.add_argument("--dns-fail-first", type=int, default=0, metavar="N",
+                    help="drop the first N DNS queries unanswered")
+    ap.add_argument("--hostnames", action="store_true",
+                    help="advertise %s / %s instead of 127.0.0.1 in getPlatformProfile"
+                         % (PORTAL_HOST, STATIC_HOST))
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
 
@@ -1367,7 +1485,7 @@ def main(argv=None):
     except Stop:
         return 0
     finally:
-        for name in ("streams", "carousel", "http", "bump"):
+        for name in ("streams", "carousel", "http", "dns", "bump"):
             obj = children.get(name)
             if obj is None:
                 continue
@@ -1377,6 +1495,8 @@ def main(argv=None):
                 elif name == "carousel":
                     obj.halt.set()
                     obj.join(2)
+                elif name == "dns":
+                    obj.stop()
                 elif name == "http":
                     obj.shutdown()
                     obj.server_close()
@@ -1560,13 +1680,24 @@ def run(args, workdir, media_dir, children):
     elif media_of_group:
         log("mcsend not found at %s: live channels disabled" % args.mcsend)
 
+    dns = None
+    if args.dns_port is not None:
+        dns = DnsServer(args.dns_port, args.dns_fail_first)
+        dns.start()
+        children["dns"] = dns
+
     def extra_stats():
-        return {"carousel": carousel.stats(), "streams": streams.stats() if streams else {}}
+        dcounts, ddropped = dns.stats() if dns else ({}, 0)
+        return {"carousel": carousel.stats(), "streams": streams.stats() if streams else {},
+                "dns": dcounts, "dns_dropped": ddropped}
 
     httpd = HttpServer(("127.0.0.1", args.http_port), make_handler(app, extra_stats))
     children["http"] = httpd
     port = httpd.server_address[1]
     app.base = "http://127.0.0.1:%d" % port
+    portal = "http://%s:%d" % (PORTAL_HOST, port)
+    app.portal = portal if args.hostnames else app.base
+    app.static = "http://%s:%d" % (STATIC_HOST, port) if args.hostnames else app.base
     threading.Thread(target=httpd.serve_forever, name="http", daemon=True).start()
     carousel.start()
     children["carousel"] = carousel
@@ -1636,6 +1767,8 @@ def run(args, workdir, media_dir, children):
         })
     ready = {
         "appserver": app.base,
+        "appserver_name": portal,
+        "dns": "127.0.0.1:%d" % dns.port if dns else None,
         "entry": "%s:%d" % (entry_addr, entry_port),
         "sp_group": "%s:%d" % (sp_addr, sp_port),
         "epg_groups": ["%s:%d" % g for g in epg_groups],
