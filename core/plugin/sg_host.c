@@ -15,6 +15,7 @@
 #include "net/sg_net.h"
 #include "net/sg_proxy.h"
 #include "plugin/sg_plugin.h"
+#include "stream/sg_hub.h"
 #include "stream/sg_session.h"
 #include "stream/sg_source.h"
 #include "util/sg_list.h"
@@ -324,6 +325,14 @@ sg_host_dgram_close(sg_dgram_t *d)
 }
 
 static const char *sg_host_state_dir(sg_plugin_t *p);
+
+/* ---- admission ---------------------------------------------------------------------------- */
+
+static int
+sg_host_admission_room(sg_plugin_t *p)
+{
+    return p->d->hubs ? sg_hubs_room(p->d->hubs) : 0;
+}
 
 /* ---- name resolution ------------------------------------------------------------------------ */
 
@@ -654,4 +663,5 @@ const sg_host_t sg_host_table = {
     .dgram_close = sg_host_dgram_close,
     .proxy_route = sg_host_proxy_route,
     .net_dns = sg_host_net_dns,
+    .admission_room = sg_host_admission_room,
 };

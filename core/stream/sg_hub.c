@@ -646,6 +646,12 @@ sg_hubs_short(sg_hubs_t *hs, double est)
     return NULL;
 }
 
+int
+sg_hubs_room(sg_hubs_t *hs)
+{
+    return sg_hubs_short(hs, sg_hubs_estimate(hs, "")) == NULL;
+}
+
 /* The hub to give up for a client of priority prio: one without clients
  * (lingering) first, else the one whose best client ranks lowest, if that
  * is below prio. */

@@ -37,7 +37,8 @@
 #define MV_EPG_PARALLEL 4      /* day groups joined at once (more stalls real networks) */
 #define MV_PROBE_PARALLEL 4    /* channels sampled at once for scrambling        */
 #define MV_PROBE_MS 3000       /* a channel silent this long is "no data"        */
-#define MV_PROBE_PACKETS 200   /* TS packets looked at per channel               */
+#define MV_PROBE_PACKETS 200
+#define MV_PROBE_WAIT_S 5      /* re-ask for admission room this often         */   /* TS packets looked at per channel               */
 #define MV_STP_BYTES (32u << 20)
 #define MV_RETRY_S 60
 #define MV_INFO_PARALLEL 4       /* epgInfov2 requests at once                 */
@@ -55,6 +56,7 @@ typedef struct mv_chan_s {
     int port;
     int lcn;
     int enc;           /* -1 unknown, 0 clear, 1 scrambled, 2 no data */
+    int prev_enc;      /* the last round's 0/1 verdict, -1 none      */
 } mv_chan_t;
 
 typedef struct mv_state_s mv_state_t;
@@ -132,6 +134,7 @@ struct mv_state_s {
     size_t probe_next;
     size_t published;
     size_t probed;      /* channels sampled this round   */
+    int probe_waiting;  /* for room in the admission budget */
     int64_t last_probe; /* when every channel was sampled */
 
     /* EPG */
@@ -722,10 +725,14 @@ mv_channels_build(mv_state_t *st)
         }
         /* Scrambling verdicts are re-checked once a day; a silent channel
          * is tried again every round. */
-        for (size_t k = 0; k < nold && ch->enc < 0; k++) {
-            if (strcmp(old[k].id, ch->id) == 0 && (old[k].enc == 0 || old[k].enc == 1) &&
-                st->last_probe && time(NULL) - st->last_probe < 86400) {
-                ch->enc = old[k].enc;
+        ch->prev_enc = -1;
+        for (size_t k = 0; k < nold; k++) {
+            if (strcmp(old[k].id, ch->id) != 0) continue;
+            if (old[k].enc == 0 || old[k].enc == 1) ch->prev_enc = old[k].enc;
+            else if (old[k].prev_enc >= 0) ch->prev_enc = old[k].prev_enc;
+            if (ch->enc < 0 && ch->prev_enc >= 0 && st->last_probe &&
+                time(NULL) - st->last_probe < 86400) {
+                ch->enc = ch->prev_enc;
             }
         }
     }
@@ -807,6 +814,14 @@ mv_probe_timeout(void *arg)
 }
 
 static void
+mv_probe_wait_cb(void *arg)
+{
+    mv_state_t *st = arg;
+    st->retry = NULL;
+    for (int i = 0; i < MV_PROBE_PARALLEL; i++) mv_probe_next(st);
+}
+
+static void
 mv_probe_next(mv_state_t *st)
 {
     mv_probe_t *pr = NULL;
@@ -821,6 +836,27 @@ mv_probe_next(mv_state_t *st)
         char hp[64], url[160];
         const char *why = NULL;
         if (ch->enc >= 0) continue;
+        if (!st->h->admission_room(st->p)) {
+            /* Checks never take a viewer's room: a channel checked before
+             * keeps its verdict, the others wait for room. */
+            if (ch->prev_enc >= 0) {
+                ch->enc = ch->prev_enc;
+                continue;
+            }
+            st->probe_next--;
+            if (busy == 0) {
+                if (!st->probe_waiting) {
+                    st->h->log(st->p, SG_LOG_NOTICE,
+                               "waiting for room in the admission budget to check channels "
+                               "for encryption");
+                    mv_state(st, "waiting for admission room to check channels");
+                }
+                st->probe_waiting = 1;
+                mv_retry(st, mv_probe_wait_cb, MV_PROBE_WAIT_S);
+            }
+            return;
+        }
+        st->probe_waiting = 0;
         snprintf(hp, sizeof(hp), "%s:%d", ch->group, ch->port);
         mv_source_url(st, hp, url, sizeof(url));
         pr->st = st;

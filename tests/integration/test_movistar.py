@@ -300,3 +300,39 @@ def test_names_resolved_through_the_iptv_dns(daemon, fakenet):
         assert stats["dns"].get(name, 0) >= 1, stats["dns"]
     # answers are cached by TTL: not one query per request
     assert stats["dns"]["portalnc.imagenio.telefonica.net"] <= 2, stats["dns"]
+
+
+def test_channel_checks_wait_for_admission_room(daemon, fakenet):
+    import socket
+    import threading
+    net = fakenet("--appserver-delay-ms", "1500", "--days", "1")
+    daemon.start(plugins=[movistar_plugin(net, epg_days=1)],
+                 extra={"admission": {"max_sources": 1}, "live": {"linger_ms": 200}})
+    # a viewer takes the only source slot before the plugin gets to its checks
+    group = clear_channels(net)[0]["group"]
+    s = socket.create_connection((daemon.host, daemon.port), timeout=10)
+    s.sendall(b"GET /udp/%s HTTP/1.1\r\nHost: x\r\n\r\n" % group.encode())
+    assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    stop = threading.Event()
+
+    def drain():
+        while not stop.is_set():
+            try:
+                s.recv(65536)
+            except OSError:
+                return
+    t = threading.Thread(target=drain)
+    t.start()
+    try:
+        daemon.wait_log(r"waiting for room in the admission budget to check channels", timeout=30)
+        assert daemon.status()["catalog"]["channels"] == 0
+        assert "waiting for admission room" in plugin_status(daemon)["status"]
+        assert daemon.metric("streamgate_admission_rejections_total", {"reason": "max_sources"}) \
+            in (None, 0)  # the checks asked, they did not push
+    finally:
+        stop.set()
+        s.close()
+        t.join()
+    # the viewer left: the checks go on and every clear channel is published
+    wait_ready(daemon)
+    assert daemon.status()["catalog"]["channels"] == len(clear_channels(net))

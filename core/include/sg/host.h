@@ -274,6 +274,13 @@ struct sg_host_s {
      * DNS knows. IPv4 (A records), cached by TTL. SG_OK, or SG_ERROR when
      * server is not ip[:port] (logged). */
     int (*net_dns)(sg_plugin_t *p, const char *server);
+
+    /* ---- admission (ABI 1.2) -------------------------------------------- */
+    /* 1 when one more live source (at the average source bitrate) fits the
+     * admission budgets (admission.max_sources, max_kbps) right now without
+     * pre-empting anyone, else 0. Background work that joins groups (channel
+     * checks) asks first, so it never takes a viewer's room. */
+    int (*admission_room)(sg_plugin_t *p);
 };
 
 #endif /* SG_HOST_H */
