@@ -16,7 +16,7 @@
 #include "util/sg_log.h"
 #include "util/sg_util.h"
 
-#define SG_CATALOG_SCHEMA_VERSION 1
+#define SG_CATALOG_SCHEMA_VERSION 2
 
 static const char sg_catalog_schema[] =
     "CREATE TABLE IF NOT EXISTS channels("
@@ -34,7 +34,7 @@ static const char sg_catalog_schema[] =
     " title TEXT NOT NULL, sub_title TEXT, description TEXT, series TEXT,"
     " season INTEGER NOT NULL DEFAULT 0, episode INTEGER NOT NULL DEFAULT 0,"
     " year INTEGER NOT NULL DEFAULT 0, genre TEXT, age_rating INTEGER NOT NULL DEFAULT 0,"
-    " icon TEXT, pid TEXT,"
+    " icon TEXT, pid TEXT, credits TEXT,"
     " PRIMARY KEY(cid, start)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS programmes_stop ON programmes(stop);"
     "CREATE TABLE IF NOT EXISTS kv("
@@ -188,6 +188,12 @@ sg_db_init(sqlite3 *db)
     }
     rc = sqlite3_exec(db, sg_catalog_schema, NULL, NULL, NULL);
     if (rc != SQLITE_OK) return rc;
+    if (ver == 1) {
+        /* version 2 added programme credits */
+        rc = sqlite3_exec(db, "ALTER TABLE programmes ADD COLUMN credits TEXT;", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) return rc;
+        sg_log(SG_LOG_NOTICE, "catalog", "catalog schema upgraded from version 1 to 2");
+    }
     snprintf(sql, sizeof(sql), "PRAGMA user_version=%d;", SG_CATALOG_SCHEMA_VERSION);
     rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK) return rc;
@@ -625,6 +631,7 @@ sg_txn_programme(sg_txn_t *t, const sg_programme_t *pr)
     d->genre = sg_txn_str(t, pr->genre);
     d->icon = sg_txn_str(t, pr->icon);
     d->pid = sg_txn_str(t, pr->pid);
+    d->credits = sg_txn_str(t, pr->credits);
     if (d->channel == NULL || d->title == NULL) return SG_ERROR;
     t->nprogs++;
     return SG_OK;
@@ -838,7 +845,7 @@ sg_catalog_apply_programmes(sg_txn_t *t, sqlite3 *db)
         sqlite3_prepare_v2(db,
                            "INSERT INTO programmes(cid, start, stop, title, sub_title,"
                            " description, series, season, episode, year, genre, age_rating, icon,"
-                           " pid) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           " pid, credits) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                            -1, &ins, NULL) != SQLITE_OK) {
         goto out;
     }
@@ -881,6 +888,7 @@ sg_catalog_apply_programmes(sg_txn_t *t, sqlite3 *db)
         sqlite3_bind_int(ins, 12, p->age_rating);
         sg_bind_text(ins, 13, p->icon);
         sg_bind_text(ins, 14, p->pid);
+        sg_bind_text(ins, 15, p->credits);
         if (sqlite3_step(ins) != SQLITE_DONE) goto out;
     }
     rc = 0;

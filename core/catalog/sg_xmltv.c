@@ -51,6 +51,35 @@ sg_xml_text(xmlTextWriterPtr w, const char *el, const char *text)
     return xmlTextWriterWriteElement(w, BAD_CAST el, BAD_CAST text) < 0 ? -1 : 0;
 }
 
+/* "<role>:<name>" lines as <credits>, roles in the DTD's order. */
+static int
+sg_xml_credits(xmlTextWriterPtr w, const char *credits)
+{
+    static const char *const roles[] = {"director", "actor", "writer", "adapter", "producer",
+                                        "composer", "editor", "presenter", "commentator", "guest"};
+    int open = 0;
+
+    if (credits == NULL || *credits == '\0') return 0;
+    for (size_t r = 0; r < sizeof(roles) / sizeof(roles[0]); r++) {
+        size_t rl = strlen(roles[r]);
+        for (const char *l = credits; *l;) {
+            size_t n = strcspn(l, "\n");
+            if (n > rl + 1 && strncmp(l, roles[r], rl) == 0 && l[rl] == ':') {
+                if (!open && xmlTextWriterStartElement(w, BAD_CAST "credits") < 0) return -1;
+                open = 1;
+                if (xmlTextWriterStartElement(w, BAD_CAST roles[r]) < 0 ||
+                    xmlTextWriterWriteFormatString(w, "%.*s", (int)(n - rl - 1), l + rl + 1) < 0 ||
+                    xmlTextWriterEndElement(w) < 0) {
+                    return -1;
+                }
+            }
+            l += n;
+            if (*l == '\n') l++;
+        }
+    }
+    return open && xmlTextWriterEndElement(w) < 0 ? -1 : 0;
+}
+
 static int
 sg_xmltv_programmes(xmlTextWriterPtr w, sqlite3 *db, sqlite3_stmt *st, const char *base,
                     const char *tvg_id, size_t *count)
@@ -69,11 +98,11 @@ sg_xmltv_programmes(xmlTextWriterPtr w, sqlite3 *db, sqlite3_stmt *st, const cha
             xmlTextWriterWriteAttribute(w, BAD_CAST "channel", BAD_CAST tvg_id) < 0) {
             return -1;
         }
-        /* DTD order: title, sub-title, desc, date, category, icon,
-         * episode-num, rating. */
+        /* DTD order: title, sub-title, desc, credits, date, category,
+         * icon, episode-num, rating. */
         if (xmlTextWriterWriteElement(w, BAD_CAST "title", BAD_CAST sg_col(st, 2)) < 0 ||
             sg_xml_text(w, "sub-title", sg_col(st, 3)) < 0 ||
-            sg_xml_text(w, "desc", sg_col(st, 4)) < 0) {
+            sg_xml_text(w, "desc", sg_col(st, 4)) < 0 || sg_xml_credits(w, sg_col(st, 12)) < 0) {
             return -1;
         }
         if (year > 0) {
@@ -183,7 +212,7 @@ sg_xmltv_render(void *dbv, const char *base, const char *dir, sg_guide_t *g)
                            -1, &chans, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db,
                            "SELECT start, stop, title, sub_title, description, series, season,"
-                           " episode, year, genre, age_rating, icon FROM programmes"
+                           " episode, year, genre, age_rating, icon, credits FROM programmes"
                            " WHERE cid=? ORDER BY start",
                            -1, &progs, NULL) != SQLITE_OK) {
         sg_log(SG_LOG_ERR, "catalog", "guide: %s", sqlite3_errmsg(db));

@@ -3,6 +3,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -447,6 +448,14 @@ sg_host_catalog_channel(sg_txn_t *t, const sg_channel_t *ch)
 static int
 sg_host_catalog_programme(sg_txn_t *t, const sg_programme_t *pr)
 {
+    sg_plugin_t *p = sg_txn_owner(t);
+    if (p && p->prov.abi_minor < 2) {
+        /* built before credits was appended: its struct ends before it */
+        sg_programme_t old;
+        memcpy(&old, pr, offsetof(sg_programme_t, credits));
+        old.credits = NULL;
+        return sg_txn_programme(t, &old);
+    }
     return sg_txn_programme(t, pr);
 }
 

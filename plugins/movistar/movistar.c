@@ -958,7 +958,7 @@ typedef struct mv_prog_s {
 } mv_prog_t;
 
 typedef struct mv_info_s {
-    const char *description, *cover, *episode;
+    const char *description, *cover, *episode, *credits;
     int year;
 } mv_info_t;
 
@@ -990,6 +990,7 @@ mv_put_programme(mv_state_t *st, sg_txn_t *txn, const mv_prog_t *pr, const mv_in
                                           .age_rating = pr->age,
                                           .icon = icon[0] ? icon : NULL,
                                           .pid = pid,
+                                          .credits = in ? in->credits : NULL,
                                       });
         st->put++;
     }
@@ -1009,13 +1010,19 @@ mv_info_open(mv_state_t *st)
         sqlite3_exec(st->db,
                      "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                      "CREATE TABLE IF NOT EXISTS info(pid INTEGER PRIMARY KEY, stop INTEGER,"
-                     " description TEXT, cover TEXT, episode TEXT, year INTEGER);",
+                     " description TEXT, cover TEXT, episode TEXT, year INTEGER, credits TEXT);",
                      NULL, NULL, NULL) != SQLITE_OK ||
+        /* a file from before credits: add the column (an error when it is
+         * there already, which is fine) */
+        (sqlite3_exec(st->db, "ALTER TABLE info ADD COLUMN credits TEXT", NULL, NULL, NULL), 0) ||
         sqlite3_prepare_v2(st->db,
-                           "SELECT description, cover, episode, year FROM info WHERE pid = ?", -1,
-                           &st->q_get, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO info VALUES (?, ?, ?, ?, ?, ?)", -1,
-                           &st->q_put, NULL) != SQLITE_OK) {
+                           "SELECT description, cover, episode, year, credits FROM info"
+                           " WHERE pid = ?",
+                           -1, &st->q_get, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(st->db,
+                           "INSERT OR REPLACE INTO info(pid, stop, description, cover, episode,"
+                           " year, credits) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           -1, &st->q_put, NULL) != SQLITE_OK) {
         st->h->log(st->p, SG_LOG_ERR, "%s: %s; extended programme info is off", path,
                    st->db ? sqlite3_errmsg(st->db) : "cannot open");
         sqlite3_finalize(st->q_get);
@@ -1040,6 +1047,7 @@ mv_info_get(mv_state_t *st, uint32_t pid, mv_info_t *in)
     in->cover = (const char *)sqlite3_column_text(st->q_get, 1);
     in->episode = (const char *)sqlite3_column_text(st->q_get, 2);
     in->year = sqlite3_column_int(st->q_get, 3);
+    in->credits = (const char *)sqlite3_column_text(st->q_get, 4);
     return 1;
 }
 
@@ -1125,6 +1133,49 @@ mv_json_str(json_t *o, const char *key)
     return v && v[0] ? v : NULL;
 }
 
+/* directors, mainActors and producer (JSON lists, or ", "-joined
+ * strings) as "<role>:<name>" lines; NULL when there is nobody. */
+static char *
+mv_credits(mv_state_t *st, json_t *rd)
+{
+    static const char *const keys[][2] = {
+        {"directors", "director"}, {"mainActors", "actor"}, {"producer", "producer"}};
+    char buf[2048];
+    size_t len = 0;
+
+    for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+        json_t *v = json_object_get(rd, keys[k][0]), *x;
+        size_t i;
+        const char *one;
+        if (json_is_array(v)) {
+            json_array_foreach(v, i, x) {
+                if ((one = json_string_value(x)) == NULL || one[0] == '\0') continue;
+                len += (size_t)snprintf(buf + len, len < sizeof(buf) ? sizeof(buf) - len : 0,
+                                        "%s:%s\n", keys[k][1], one);
+                if (len >= sizeof(buf)) break;
+            }
+        } else if ((one = json_string_value(v)) != NULL) {
+            while (*one && len < sizeof(buf)) {
+                size_t n = strcspn(one, ",");
+                while (*one == ' ') one++, n--;
+                if (n > 0 && n < 200) {
+                    len += (size_t)snprintf(buf + len, sizeof(buf) - len, "%s:%.*s\n",
+                                            keys[k][1], (int)n, one);
+                }
+                one += n;
+                if (*one == ',') one++;
+            }
+        }
+        if (len >= sizeof(buf)) {
+            len = sizeof(buf) - 1;
+            break;
+        }
+    }
+    if (len == 0) return NULL;
+    buf[len] = '\0';
+    return mv_unescape(st, buf);
+}
+
 static void
 mv_info_done(const sg_fetch_resp_t *r, void *arg)
 {
@@ -1145,8 +1196,9 @@ mv_info_done(const sg_fetch_resp_t *r, void *arg)
         char *d = mv_unescape(st, desc ? desc : mv_json_str(rd, "synopsis") ? mv_json_str(rd, "synopsis") : "");
         char *e = ep ? mv_unescape(st, ep) : NULL;
         int year = pd ? atoi(pd) : (int)json_integer_value(json_object_get(rd, "productionDate"));
+        char *cr = mv_credits(st, rd);
         mv_info_t in = {.description = d && d[0] ? d : NULL, .cover = cover, .episode = e,
-                        .year = year > 1800 && year < 2200 ? year : 0};
+                        .credits = cr, .year = year > 1800 && year < 2200 ? year : 0};
         if (st->q_put) {
             sqlite3_reset(st->q_put);
             sqlite3_bind_int64(st->q_put, 1, pr->pid);
@@ -1155,6 +1207,7 @@ mv_info_done(const sg_fetch_resp_t *r, void *arg)
             sqlite3_bind_text(st->q_put, 4, in.cover, -1, SQLITE_TRANSIENT);
             sqlite3_bind_text(st->q_put, 5, in.episode, -1, SQLITE_TRANSIENT);
             sqlite3_bind_int(st->q_put, 6, in.year);
+            sqlite3_bind_text(st->q_put, 7, in.credits, -1, SQLITE_TRANSIENT);
             sqlite3_step(st->q_put);
         }
         if (st->info_txn == NULL) st->info_txn = st->h->catalog_begin(st->p, 0);
@@ -1164,6 +1217,7 @@ mv_info_done(const sg_fetch_resp_t *r, void *arg)
         }
         st->h->free(d);
         st->h->free(e);
+        st->h->free(cr);
         res = "ok";
     } else if (r->status == 200) {
         res = "no_info"; /* resultCode -1: the appserver has nothing for it */

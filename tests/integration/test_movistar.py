@@ -176,6 +176,11 @@ def test_discovery_playlist_guide_and_live(daemon, fakenet, workdir):
     assert cover.startswith(daemon.url("/Covers/")), cover
     code, h, img = daemon.get(cover[len(daemon.base):])
     assert code == 200 and h["content-type"].startswith("image/") and len(img) > 0
+    # ... and its people, as XMLTV credits (the DTD check above saw their order)
+    with_credits = [p for p in progs if p.find("credits") is not None]
+    assert len(with_credits) > 100
+    roles = {c.tag for p in with_credits for c in p.find("credits")}
+    assert {"director", "actor"} <= roles, roles
 
     # live through the relay
     r = run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_name,codec_type",

@@ -8,6 +8,7 @@
 #include <event2/thread.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -857,6 +858,75 @@ test_corrupt(void)
     CHECK(sg_catalog_open(g_base, "/nonexistent/sg-test/state", 8) == NULL);
 }
 
+/* A version-1 database (before credits) is upgraded in place, keeps its
+ * rows, and credits come out in the DTD's role order. */
+static void
+test_migrate_credits(void)
+{
+    char dir[64], path[128];
+    sqlite3 *db = NULL;
+    sg_catalog_t *c;
+    sg_guide_t *g;
+    char *xml;
+
+    if (sg_test_mkdtemp(dir, sizeof(dir), "v1") != 0) return;
+    snprintf(path, sizeof(path), "%s/catalog.db", dir);
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db,
+                           "CREATE TABLE channels(cid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,"
+                           " plugin TEXT NOT NULL, provider_id TEXT NOT NULL, tvg_id TEXT,"
+                           " name TEXT NOT NULL, number INTEGER NOT NULL DEFAULT 0, logo TEXT,"
+                           " groups TEXT, caps INTEGER NOT NULL DEFAULT 0,"
+                           " catchup_days INTEGER NOT NULL DEFAULT 0,"
+                           " active INTEGER NOT NULL DEFAULT 1, gen INTEGER NOT NULL DEFAULT 0,"
+                           " UNIQUE(plugin, provider_id));"
+                           "CREATE TABLE programmes(cid INTEGER NOT NULL, start INTEGER NOT NULL,"
+                           " stop INTEGER NOT NULL, title TEXT NOT NULL, sub_title TEXT,"
+                           " description TEXT, series TEXT, season INTEGER NOT NULL DEFAULT 0,"
+                           " episode INTEGER NOT NULL DEFAULT 0, year INTEGER NOT NULL DEFAULT 0,"
+                           " genre TEXT, age_rating INTEGER NOT NULL DEFAULT 0, icon TEXT, pid TEXT,"
+                           " PRIMARY KEY(cid, start)) WITHOUT ROWID;"
+                           "INSERT INTO channels(cid, id, plugin, provider_id, name)"
+                           " VALUES(1, 'old', 'a', 'old', 'Old');"
+                           "INSERT INTO programmes(cid, start, stop, title)"
+                           " VALUES(1, 4000000000, 4000003600, 'Kept');"
+                           "PRAGMA user_version=1;",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+    sqlite3_close(db);
+
+    c = sg_catalog_open(g_base, dir, 8);
+    CHECK(c != NULL);
+    if (c == NULL) return;
+    {
+        sg_txn_t *t = sg_catalog_begin(c, "a", 0);
+        sg_programme_t pr = {.channel = "old", .start = 4000003600, .stop = 4000007200,
+                             .title = "With people",
+                             .credits = "actor:Ana Ñ\nproducer:Pat\ndirector:Dee\nnobody:X\n"
+                                        "actor:Bo & Co"};
+        CHECK_INT(sg_txn_programme(t, &pr), SG_OK);
+        CHECK_INT(commit(t), SG_OK);
+    }
+    g = guide(c, BASE_URL);
+    xml = g ? guide_xml(g) : NULL;
+    CHECK(xml != NULL);
+    if (xml) {
+        CHECK(strstr(xml, "<title>Kept</title>") != NULL);
+        CHECK(strstr(xml, "<title>With people</title>\n"
+                          "    <credits>\n"
+                          "      <director>Dee</director>\n"
+                          "      <actor>Ana Ñ</actor>\n"
+                          "      <actor>Bo &amp; Co</actor>\n"
+                          "      <producer>Pat</producer>\n"
+                          "    </credits>\n") != NULL);
+        CHECK(strstr(xml, "nobody") == NULL);
+    }
+    free(xml);
+    if (g) sg_guide_unref(g);
+    sg_catalog_close(c);
+    sg_test_rmtree(dir);
+}
+
 /* ---- kv ------------------------------------------------------------------------------------------- */
 
 static void
@@ -924,6 +994,7 @@ main(void)
         {"m3u", test_m3u},
         {"reopen", test_reopen},
         {"corrupt", test_corrupt},
+        {"migrate_credits", test_migrate_credits},
         {"kv", test_kv},
         {NULL, NULL},
     };

@@ -74,6 +74,10 @@ typedef struct sg_programme_s {
     int age_rating;          /* minimum age, 0 = unknown/all                 */
     const char *icon;        /* absolute URL, or a path on this server       */
     const char *pid;         /* provider programme id                        */
+    /* ABI 1.2: people, one per line as "<role>:<name>", role one of
+     * XMLTV's director actor writer adapter producer composer editor
+     * presenter commentator guest (others are ignored). */
+    const char *credits;
 } sg_programme_t;
 
 /* catalog_begin() flags */
