@@ -189,9 +189,16 @@ sg_db_init(sqlite3 *db)
     rc = sqlite3_exec(db, sg_catalog_schema, NULL, NULL, NULL);
     if (rc != SQLITE_OK) return rc;
     if (ver == 1) {
-        /* version 2 added programme credits */
-        rc = sqlite3_exec(db, "ALTER TABLE programmes ADD COLUMN credits TEXT;", NULL, NULL, NULL);
-        if (rc != SQLITE_OK) return rc;
+        /* version 2 added programme credits; column and version change
+         * together or not at all */
+        rc = sqlite3_exec(db,
+                          "BEGIN; ALTER TABLE programmes ADD COLUMN credits TEXT;"
+                          " PRAGMA user_version=2; COMMIT;",
+                          NULL, NULL, NULL);
+        if (rc != SQLITE_OK) {
+            sqlite3_exec(db, "ROLLBACK;", NULL, NULL, NULL);
+            return rc;
+        }
         sg_log(SG_LOG_NOTICE, "catalog", "catalog schema upgraded from version 1 to 2");
     }
     snprintf(sql, sizeof(sql), "PRAGMA user_version=%d;", SG_CATALOG_SCHEMA_VERSION);

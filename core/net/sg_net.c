@@ -198,9 +198,11 @@ sg_net_dns_done(void *arg, const char *addr, const char *why)
     if (addr) {
         sg_net_job_start(j, addr);
         if (j->h) return;
-        why = "the request could not be started";
+        snprintf(err, sizeof(err), "%s resolved to %s, but the request could not be started",
+                 j->host, addr);
+    } else {
+        snprintf(err, sizeof(err), "cannot resolve %s: %s", j->host, why);
     }
-    snprintf(err, sizeof(err), "cannot resolve %s: %s", j->host, why);
     sg_net_job_done(&(sg_fetch_resp_t){.status = 0, .error = err, .body = "", .url = j->url}, j);
 }
 

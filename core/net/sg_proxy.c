@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 
 #define SG_PROXY_PARALLEL 8
 #define SG_PROXY_MAX_BYTES (8u << 20)
+#define SG_PROXY_QUEUE 512 /* distinct images waiting at once */
 
 typedef struct sg_proxy_route_s sg_proxy_route_t;
 typedef struct sg_proxy_job_s sg_proxy_job_t;
@@ -47,7 +49,7 @@ struct sg_proxy_s {
     sg_net_t *net;
     sg_proxy_route_t *routes;
     sg_proxy_job_t *jobs;
-    int running;
+    int njobs, running;
 };
 
 static uint64_t
@@ -72,6 +74,19 @@ sg_proxy_ctype(int fd)
     if (n >= 12 && memcmp(m, "RIFF", 4) == 0 && memcmp(m + 8, "WEBP", 4) == 0) return "image/webp";
     if (n >= 5 && (memcmp(m, "<svg", 4) == 0 || memcmp(m, "<?xml", 5) == 0)) return "image/svg+xml";
     return "application/octet-stream";
+}
+
+/* An image by its declared type or its first bytes (an HTML error page
+ * answered with 200 must not be cached as a logo for a week). */
+static int
+sg_proxy_is_image(const sg_fetch_resp_t *resp)
+{
+    const uint8_t *b = (const uint8_t *)resp->body;
+    if (resp->content_type && strncasecmp(resp->content_type, "image/", 6) == 0) return 1;
+    return (resp->len >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) ||
+           (resp->len >= 8 && memcmp(b, "\x89PNG\r\n\x1a\n", 8) == 0) ||
+           (resp->len >= 6 && memcmp(b, "GIF8", 4) == 0) ||
+           (resp->len >= 12 && memcmp(b, "RIFF", 4) == 0 && memcmp(b + 8, "WEBP", 4) == 0);
 }
 
 /* Serve the cache file when it is there and (unless stale is allowed)
@@ -109,6 +124,7 @@ static void
 sg_proxy_job_free(sg_proxy_t *x, sg_proxy_job_t *j)
 {
     SG_LIST_REMOVE(&x->jobs, j);
+    x->njobs--;
     free(j->url);
     free(j);
 }
@@ -134,7 +150,10 @@ sg_proxy_done(const sg_fetch_resp_t *resp, void *arg)
     x->running--;
     j->fetch = NULL;
     snprintf(neg, sizeof(neg), "%s.404", j->path);
-    if (resp->status == 200 && resp->len > 0) {
+    if (resp->status == 200 && resp->len > 0 && !sg_proxy_is_image(resp)) {
+        snprintf(why, sizeof(why), "upstream sent %s, not an image",
+                 resp->content_type ? resp->content_type : "something");
+    } else if (resp->status == 200 && resp->len > 0) {
         int fd;
         snprintf(tmp, sizeof(tmp), "%s.tmp", j->path);
         fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -184,12 +203,12 @@ sg_proxy_start_jobs(sg_proxy_t *x)
                                                   .max_bytes = SG_PROXY_MAX_BYTES,
                                                   .follow_redirects = 1},
                                 NULL, j->route->dns, sg_proxy_done, j);
+        x->running++; /* sg_proxy_done() gives the slot back */
         if (j->fetch == NULL) {
             /* could not even start: answer the waiters now */
             sg_proxy_done(&(sg_fetch_resp_t){.status = 0, .error = "cannot start the request"}, j);
             return; /* sg_proxy_done restarted the queue */
         }
-        x->running++;
     }
 }
 
@@ -251,6 +270,11 @@ sg_proxy_handler(sg_http_req_t *r, void *arg)
     }
     for (j = x->jobs; j && strcmp(j->path, path) != 0; j = j->next) {
     }
+    if (j == NULL && x->njobs >= SG_PROXY_QUEUE) {
+        sg_http_add_header(r, "Retry-After", "5");
+        sg_http_error(r, 503, "too many images being fetched");
+        return;
+    }
     if (j == NULL) {
         j = calloc(1, sizeof(*j));
         if (j == NULL || sg_proxy_url(rt->base, rest, &j->url) != 0) {
@@ -260,7 +284,16 @@ sg_proxy_handler(sg_http_req_t *r, void *arg)
         }
         j->route = rt;
         snprintf(j->path, sizeof(j->path), "%s", path);
-        SG_LIST_PUSH(&x->jobs, j);
+        /* queued at the tail: fetched in the order asked */
+        if (x->jobs == NULL) {
+            SG_LIST_PUSH(&x->jobs, j);
+        } else {
+            sg_proxy_job_t *t = x->jobs;
+            while (t->next) t = t->next;
+            t->next = j;
+            j->prev = t;
+        }
+        x->njobs++;
     }
     w = calloc(1, sizeof(*w));
     if (w == NULL) {

@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -649,7 +650,19 @@ sg_hubs_short(sg_hubs_t *hs, double est)
 int
 sg_hubs_room(sg_hubs_t *hs)
 {
-    return sg_hubs_short(hs, sg_hubs_estimate(hs, "")) == NULL;
+    sg_admit_t *a = hs->admit;
+    /* an unknown source costs the average of the open ones */
+    double est = hs->n > 0 ? sg_hubs_kbps(hs) / hs->n : 0;
+    int room = INT_MAX;
+
+    sg_hubs_update_admit(hs);
+    if (a->max_sources > 0) room = a->max_sources > hs->n ? a->max_sources - hs->n : 0;
+    if (a->max_kbps > 0) {
+        double left = (double)a->max_kbps - a->kbps;
+        if (left <= 0) return 0;
+        if (est > 0 && left / est < (double)room) room = (int)(left / est);
+    }
+    return room;
 }
 
 /* The hub to give up for a client of priority prio: one without clients

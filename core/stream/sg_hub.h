@@ -75,9 +75,9 @@ sg_hub_client_t *sg_hubs_attach(sg_hubs_t *h, const sg_source_addr_t *src, sg_ht
 /* The client's owner lets go (always, once, also after ops->end). */
 void sg_hub_detach(sg_hub_client_t *c);
 
-/* Would one more source (at the average source bitrate) fit max_sources
- * and max_kbps now, without pre-empting anyone? For optional background
- * joins such as a plugin's channel checks. */
+/* How many more sources (at the average source bitrate) fit max_sources
+ * and max_kbps now, without pre-empting anyone; INT_MAX when nothing
+ * limits. For optional background joins such as a plugin's channel checks. */
 int sg_hubs_room(sg_hubs_t *hs);
 int sg_hubs_count(sg_hubs_t *h);
 double sg_hubs_kbps(sg_hubs_t *h);

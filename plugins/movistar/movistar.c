@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +39,8 @@
 #define MV_PROBE_PARALLEL 4    /* channels sampled at once for scrambling        */
 #define MV_PROBE_MS 3000       /* a channel silent this long is "no data"        */
 #define MV_PROBE_PACKETS 200
-#define MV_PROBE_WAIT_S 5      /* re-ask for admission room this often         */   /* TS packets looked at per channel               */
+#define MV_PROBE_WAIT_S 5      /* re-ask for admission room this often         */
+#define MV_PROBE_WAIT_MAX_S 60 /* then go on without the unchecked channels    */   /* TS packets looked at per channel               */
 #define MV_STP_BYTES (32u << 20)
 #define MV_RETRY_S 60
 #define MV_INFO_PARALLEL 4       /* epgInfov2 requests at once                 */
@@ -134,7 +136,7 @@ struct mv_state_s {
     size_t probe_next;
     size_t published;
     size_t probed;      /* channels sampled this round   */
-    int probe_waiting;  /* for room in the admission budget */
+    int64_t probe_waiting; /* since when waiting for admission room, 0 = not */
     int64_t last_probe; /* when every channel was sampled */
 
     /* EPG */
@@ -156,6 +158,7 @@ struct mv_state_s {
     } info[4];
     sg_txn_t *info_txn;
     int info_batch;
+    int info_pruned;    /* this round */
 
     /* metrics */
     sg_metric_t *m_info;
@@ -266,8 +269,12 @@ mv_chan(mv_state_t *st, const char *id)
 static void
 mv_chanmap_save(mv_state_t *st)
 {
-    size_t cap = 64 * (st->nchans + 1), len = 0;
-    char *buf = st->h->alloc(st->p, cap);
+    size_t cap = 1, len = 0;
+    char *buf;
+    for (size_t i = 0; i < st->nchans; i++) {
+        cap += strlen(st->chans[i].id) + strlen(st->chans[i].group) + 16;
+    }
+    buf = st->h->alloc(st->p, cap);
     if (buf == NULL) return;
     for (size_t i = 0; i < st->nchans; i++) {
         const mv_chan_t *c = &st->chans[i];
@@ -691,6 +698,8 @@ mv_channels_build(mv_state_t *st)
         st->chans = old;
         st->nchans = nold;
         mv_sds_services_free(&svc);
+        st->phase = 0;
+        mv_retry(st, mv_start_cb, MV_RETRY_S);
         return;
     }
     for (size_t i = 0; i < svc.n; i++) {
@@ -730,9 +739,9 @@ mv_channels_build(mv_state_t *st)
             if (strcmp(old[k].id, ch->id) != 0) continue;
             if (old[k].enc == 0 || old[k].enc == 1) ch->prev_enc = old[k].enc;
             else if (old[k].prev_enc >= 0) ch->prev_enc = old[k].prev_enc;
-            if (ch->enc < 0 && ch->prev_enc >= 0 && st->last_probe &&
+            if (ch->enc < 0 && (old[k].enc == 0 || old[k].enc == 1) && st->last_probe &&
                 time(NULL) - st->last_probe < 86400) {
-                ch->enc = ch->prev_enc;
+                ch->enc = old[k].enc;
             }
         }
     }
@@ -753,6 +762,7 @@ mv_channels_build(mv_state_t *st)
     st->phase = 3;
     st->probe_next = 0;
     st->probed = 0;
+    st->probe_waiting = 0;
     mv_state(st, "checking %zu channels for encryption", st->nchans);
     for (int i = 0; i < MV_PROBE_PARALLEL; i++) mv_probe_next(st);
 }
@@ -836,27 +846,30 @@ mv_probe_next(mv_state_t *st)
         char hp[64], url[160];
         const char *why = NULL;
         if (ch->enc >= 0) continue;
-        if (!st->h->admission_room(st->p)) {
+        /* the checks running now count against the room too */
+        if (st->h->admission_room(st->p) <= busy) {
             /* Checks never take a viewer's room: a channel checked before
              * keeps its verdict, the others wait for room. */
             if (ch->prev_enc >= 0) {
                 ch->enc = ch->prev_enc;
                 continue;
             }
+            if (st->probe_waiting && time(NULL) - st->probe_waiting >= MV_PROBE_WAIT_MAX_S) {
+                continue; /* not this round: published once it has been checked */
+            }
             st->probe_next--;
-            if (busy == 0) {
+            if (busy == 0 && st->retry == NULL) {
                 if (!st->probe_waiting) {
                     st->h->log(st->p, SG_LOG_NOTICE,
                                "waiting for room in the admission budget to check channels "
                                "for encryption");
                     mv_state(st, "waiting for admission room to check channels");
+                    st->probe_waiting = time(NULL);
                 }
-                st->probe_waiting = 1;
                 mv_retry(st, mv_probe_wait_cb, MV_PROBE_WAIT_S);
             }
             return;
         }
-        st->probe_waiting = 0;
         snprintf(hp, sizeof(hp), "%s:%d", ch->group, ch->port);
         mv_source_url(st, hp, url, sizeof(url));
         pr->st = st;
@@ -896,7 +909,11 @@ mv_publish(mv_state_t *st)
     size_t published = 0;
     char groups[160];
 
-    if (t == NULL) return;
+    if (t == NULL) {
+        st->phase = 0;
+        mv_retry(st, mv_start_cb, MV_RETRY_S);
+        return;
+    }
     for (size_t i = 0; i < st->nchans; i++) {
         const mv_chan_t *ch = &st->chans[i];
         char tvg[64];
@@ -1221,6 +1238,13 @@ mv_info_done(const sg_fetch_resp_t *r, void *arg)
         res = "ok";
     } else if (r->status == 200) {
         res = "no_info"; /* resultCode -1: the appserver has nothing for it */
+        if (st->q_put) { /* remembered, so it is not asked again every hour */
+            sqlite3_reset(st->q_put);
+            sqlite3_bind_int64(st->q_put, 1, pr->pid);
+            sqlite3_bind_int64(st->q_put, 2, pr->start + pr->duration);
+            for (int k = 3; k <= 7; k++) sqlite3_bind_null(st->q_put, k);
+            sqlite3_step(st->q_put);
+        }
     }
     json_decref(root);
     st->h->metric_add(st->m_info, (const char *const[]){res, NULL}, 1);
@@ -1261,16 +1285,19 @@ mv_info_next(mv_state_t *st)
             }
         }
     }
-    if (busy == 0 && st->nwant) {
+    if (busy == 0) {
+        if (st->nwant) {
+            st->h->log(st->p, SG_LOG_INFO,
+                       "extended info: %zu programmes of the next hours fetched", st->info_done);
+        }
         mv_info_commit(st);
-        st->h->log(st->p, SG_LOG_INFO, "extended info: %zu programmes of the next hours fetched",
-                   st->info_done);
         mv_want_free(st);
-        if (st->db) {
+        if (st->db && !st->info_pruned) {
             char sql[128];
             snprintf(sql, sizeof(sql), "DELETE FROM info WHERE stop < %lld",
                      (long long)time(NULL) - 9 * 86400);
             sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+            st->info_pruned = 1;
         }
     }
 }
@@ -1426,6 +1453,7 @@ mv_epg_next(mv_state_t *st)
         mv_state(st, "ready: %zu channels, %zu programmes in the last update", st->published,
                  st->programmes);
         st->info_done = 0;
+        st->info_pruned = 0;
         mv_info_next(st);
     }
 }
@@ -1450,7 +1478,9 @@ mv_refresh_cb(void *arg)
     mv_state_t *st = arg;
     st->refresh = NULL;
     mv_schedule_refresh(st);
-    if (st->phase != 0 || st->fetch) return; /* the previous round is still running */
+    /* The previous round is still running, or waiting to retry: never start
+     * a second chain beside it. */
+    if (st->phase != 0 || st->fetch || st->retry) return;
     mv_start_cb(st);
 }
 
@@ -1497,8 +1527,10 @@ mv_check(sg_plugin_t *p, void *state, const sg_host_t *h)
     if (dns[0]) {
         char dip[64];
         int dport = 53;
+        const char *colon = strchr(dns, ':');
         if (sscanf(dns, "%63[0-9.]:%d", dip, &dport) < 1 || inet_pton(AF_INET, dip, &a) != 1 ||
-            strlen(dip) + (strchr(dns, ':') ? 1 + strlen(strchr(dns, ':') + 1) : 0) != strlen(dns) ||
+            strlen(dip) != (size_t)(colon ? colon - dns : (ptrdiff_t)strlen(dns)) ||
+            (colon && (colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1))) ||
             dport <= 0 || dport > 65535) {
             h->conf_error(c, "dns", "not an IPv4 address (optionally :port): \"%s\"", dns);
             rc = SG_ERROR;
@@ -1611,7 +1643,7 @@ mv_open(sg_session_t *s, void *state, void *sstate, const sg_stream_req_t *req)
     char hp[80], url[160];
 
     (void)sstate;
-    if (ch == NULL || ch->enc != 0) {
+    if (ch == NULL || !(ch->enc == 0 || (ch->enc < 0 && ch->prev_enc == 0))) {
         st->h->session_fail(s, 404, "no such Movistar channel");
         return SG_DECLINED;
     }

@@ -280,10 +280,11 @@ struct sg_host_s {
     int (*net_dns)(sg_plugin_t *p, const char *server);
 
     /* ---- admission (ABI 1.2) -------------------------------------------- */
-    /* 1 when one more live source (at the average source bitrate) fits the
+    /* How many more live sources (at the average source bitrate) fit the
      * admission budgets (admission.max_sources, max_kbps) right now without
-     * pre-empting anyone, else 0. Background work that joins groups (channel
-     * checks) asks first, so it never takes a viewer's room. */
+     * pre-empting anyone: 0 when none, INT_MAX when nothing limits.
+     * Background work that joins groups (channel checks) keeps its own joins
+     * within this, so it never takes a viewer's room. */
     int (*admission_room)(sg_plugin_t *p);
 };
 
