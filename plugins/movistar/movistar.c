@@ -201,22 +201,13 @@ mv_strdup(mv_state_t *st, const char *s)
     return s ? st->h->strdup(st->p, s) : NULL;
 }
 
-/* HTML entities in appserver strings, resolved by the EPG decoder (which
- * undoes its XOR first, so XOR the input once here). */
+/* HTML entities in appserver strings resolved (a new string). */
 static char *
 mv_unescape(mv_state_t *st, const char *s)
 {
     size_t n = strlen(s);
-    uint8_t *x = st->h->alloc(st->p, n + 1);
     char *out = st->h->alloc(st->p, 3 * n + 1);
-    if (x == NULL || out == NULL) {
-        st->h->free(x);
-        st->h->free(out);
-        return NULL;
-    }
-    for (size_t i = 0; i < n; i++) x[i] = (uint8_t)s[i] ^ 0x15;
-    mv_epg_decode(x, n, out, 3 * n + 1);
-    st->h->free(x);
+    if (out) mv_html_decode(s, n, out, 3 * n + 1);
     return out;
 }
 

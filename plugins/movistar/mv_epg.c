@@ -42,30 +42,30 @@ mv_alnum(uint8_t c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-/* An entity at in[0] == '&' (bytes still XORed). Returns the bytes it
+/* An entity at in[0] == '&' (bytes still XORed with key). Returns the bytes it
  * spans with its code point in *cp, or 0 when it is not one (then the '&'
  * is literal text). */
 static size_t
-mv_entity(const uint8_t *in, size_t n, uint32_t *cp)
+mv_entity(const uint8_t *in, size_t n, uint8_t key, uint32_t *cp)
 {
     size_t i = 1;
 
-    if (n > 1 && (in[1] ^ MV_XOR) == '#') {
+    if (n > 1 && (in[1] ^ key) == '#') {
         uint32_t v = 0;
         size_t digits = 0;
         int hex = 0;
         i = 2;
-        if (i < n && ((in[i] ^ MV_XOR) == 'x' || (in[i] ^ MV_XOR) == 'X')) {
+        if (i < n && ((in[i] ^ key) == 'x' || (in[i] ^ key) == 'X')) {
             hex = 1;
             i++;
         }
         for (; i < n; i++, digits++) {
-            uint8_t c = in[i] ^ MV_XOR;
+            uint8_t c = in[i] ^ key;
             int d = hex ? mv_hexval(c) : (c >= '0' && c <= '9' ? c - '0' : -1);
             if (d < 0) break;
             if (v <= 0x10ffff) v = v * (hex ? 16 : 10) + (uint32_t)d;
         }
-        if (digits == 0 || i >= n || (in[i] ^ MV_XOR) != ';') return 0;
+        if (digits == 0 || i >= n || (in[i] ^ key) != ';') return 0;
         if (v >= 0x80 && v <= 0x9f && mv_c1_table[v - 0x80]) v = mv_c1_table[v - 0x80];
         if (v == 0 || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) v = MV_REPLACEMENT;
         *cp = v;
@@ -75,11 +75,11 @@ mv_entity(const uint8_t *in, size_t n, uint32_t *cp)
         const htmlEntityDesc *e;
         size_t k = 0;
         for (; i < n && k < sizeof(name) - 1; i++) {
-            uint8_t c = in[i] ^ MV_XOR;
+            uint8_t c = in[i] ^ key;
             if (!mv_alnum(c)) break;
             name[k++] = c;
         }
-        if (k == 0 || i >= n || (in[i] ^ MV_XOR) != ';') return 0;
+        if (k == 0 || i >= n || (in[i] ^ key) != ';') return 0;
         name[k] = '\0';
         if ((e = htmlEntityLookup(name)) == NULL) return 0;
         *cp = e->value;
@@ -87,12 +87,12 @@ mv_entity(const uint8_t *in, size_t n, uint32_t *cp)
     }
 }
 
-/* One well-formed UTF-8 sequence at in (XORed): its length with the code
+/* One well-formed UTF-8 sequence at in (XORed with key): its length with the code
  * point in *cp, or 0 when the bytes are not one. */
 static size_t
-mv_utf8(const uint8_t *in, size_t n, uint32_t *cp)
+mv_utf8(const uint8_t *in, size_t n, uint8_t key, uint32_t *cp)
 {
-    uint8_t c = in[0] ^ MV_XOR, lo = 0x80, hi = 0xbf;
+    uint8_t c = in[0] ^ key, lo = 0x80, hi = 0xbf;
     size_t len;
     uint32_t v;
 
@@ -118,7 +118,7 @@ mv_utf8(const uint8_t *in, size_t n, uint32_t *cp)
     }
     if (n < len) return 0;
     for (size_t k = 1; k < len; k++) {
-        uint8_t t = in[k] ^ MV_XOR;
+        uint8_t t = in[k] ^ key;
         if (t < lo || t > hi) return 0;
         lo = 0x80;
         hi = 0xbf;
@@ -153,8 +153,10 @@ mv_utf8_put(uint32_t cp, uint8_t *b)
     return 4;
 }
 
-size_t
-mv_epg_decode(const uint8_t *in, size_t n, char *out, size_t outlen)
+/* in[0..n) XORed with key (0: plain text) into out: entities resolved,
+ * invalid UTF-8 replaced. */
+static size_t
+mv_text_decode(const uint8_t *in, size_t n, uint8_t key, char *out, size_t outlen)
 {
     size_t i = 0, o = 0;
 
@@ -163,9 +165,9 @@ mv_epg_decode(const uint8_t *in, size_t n, char *out, size_t outlen)
         uint8_t b[4];
         uint32_t cp;
         size_t used, k;
-        if ((in[i] ^ MV_XOR) == '&' && (used = mv_entity(in + i, n - i, &cp)) > 0) {
+        if ((in[i] ^ key) == '&' && (used = mv_entity(in + i, n - i, key, &cp)) > 0) {
             i += used;
-        } else if ((used = mv_utf8(in + i, n - i, &cp)) > 0) {
+        } else if ((used = mv_utf8(in + i, n - i, key, &cp)) > 0) {
             i += used;
         } else {
             cp = MV_REPLACEMENT;
@@ -179,6 +181,18 @@ mv_epg_decode(const uint8_t *in, size_t n, char *out, size_t outlen)
     }
     out[o] = '\0';
     return o;
+}
+
+size_t
+mv_epg_decode(const uint8_t *in, size_t n, char *out, size_t outlen)
+{
+    return mv_text_decode(in, n, MV_XOR, out, outlen);
+}
+
+size_t
+mv_html_decode(const char *in, size_t n, char *out, size_t outlen)
+{
+    return mv_text_decode((const uint8_t *)in, n, 0, out, outlen);
 }
 
 /* ---- blob -------------------------------------------------------------- */

@@ -97,12 +97,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *out = malloc(outlen ? outlen : 1);
         size_t n;
         if (out != NULL) {
-            n = mv_epg_decode(blob + 1, size - 1, out, outlen);
-            if (outlen == 0) {
-                assert(n == 0);
-            } else {
-                assert(n < outlen && out[n] == '\0' && strlen(out) == n);
-                assert(utf8_ok(out, n));
+            for (int plain = 0; plain < 2; plain++) {
+                n = plain ? mv_html_decode((const char *)blob + 1, size - 1, out, outlen)
+                          : mv_epg_decode(blob + 1, size - 1, out, outlen);
+                if (outlen == 0) {
+                    assert(n == 0);
+                } else {
+                    assert(n < outlen && out[n] == '\0' && strlen(out) == n);
+                    assert(utf8_ok(out, n));
+                }
             }
             free(out);
         }

@@ -1300,7 +1300,13 @@ decode(const char *s, size_t slen, char *out, size_t outlen)
 static void
 test_epg_decode(void)
 {
-    char out[8];
+    char out[8], plain[64];
+    static const char json[] = "Cifras &amp; Letras &quot;x&quot; &#241;\xff";
+
+    /* the same decoder for the appserver's plain (not XORed) strings */
+    CHECK_INT(mv_html_decode(json, sizeof(json) - 1, plain, sizeof(plain)),
+              strlen("Cifras & Letras \"x\" \xc3\xb1\xef\xbf\xbd"));
+    CHECK_STR(plain, "Cifras & Letras \"x\" \xc3\xb1\xef\xbf\xbd");
 
     CHECK_DECODE("plain", "plain");
     CHECK_DECODE("a&lt;b&gt;c &#65;&#x42;&#X43; &eacute;&Ntilde;&nbsp;.",
