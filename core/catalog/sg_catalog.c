@@ -1158,6 +1158,50 @@ sg_catalog_guide_cancel(sg_catalog_t *c, sg_guide_wait_t *w)
     }
 }
 
+/* ---- programme lookups (loop thread) -------------------------------------------------------- */
+
+int
+sg_catalog_programme_at(sg_catalog_t *c, const char *plugin, const char *channel, int64_t t,
+                        int which, sg_prog_hit_t *out)
+{
+    static const char *const sql[] = {
+        /* airing at t, and the last one before t for the window check */
+        "SELECT p.start, p.stop, p.title, p.pid FROM programmes p JOIN channels c USING(cid)"
+        " WHERE c.plugin=? AND c.provider_id=? AND p.start<=? ORDER BY p.start DESC LIMIT 1",
+        "SELECT p.start, p.stop, p.title, p.pid FROM programmes p JOIN channels c USING(cid)"
+        " WHERE c.plugin=? AND c.provider_id=? AND p.start>=? ORDER BY p.start ASC LIMIT 1",
+        "SELECT p.start, p.stop, p.title, p.pid FROM programmes p JOIN channels c USING(cid)"
+        " WHERE c.plugin=? AND c.provider_id=? AND p.start<=? ORDER BY p.start DESC LIMIT 1",
+    };
+    sqlite3_stmt *st;
+    int rc;
+
+    if (which < 0 || which > 2) return SG_ERROR;
+    if (sqlite3_prepare_v2(c->rdb, sql[which], -1, &st, NULL) != SQLITE_OK) {
+        sg_log(SG_LOG_ERR, "catalog", "programme lookup: %s", sqlite3_errmsg(c->rdb));
+        return SG_ERROR;
+    }
+    sqlite3_bind_text(st, 1, plugin, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, channel, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)t);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *title = sqlite3_column_text(st, 2), *pid = sqlite3_column_text(st, 3);
+        out->start = sqlite3_column_int64(st, 0);
+        out->stop = sqlite3_column_int64(st, 1);
+        snprintf(out->title, sizeof(out->title), "%s", title ? (const char *)title : "");
+        snprintf(out->pid, sizeof(out->pid), "%s", pid ? (const char *)pid : "");
+        rc = which == 0 && t >= out->stop ? SG_DECLINED : SG_OK;
+    } else if (rc == SQLITE_DONE) {
+        rc = SG_DECLINED;
+    } else {
+        sg_log(SG_LOG_ERR, "catalog", "programme lookup: %s", sqlite3_errmsg(c->rdb));
+        rc = SG_ERROR;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* ---- key-value store --------------------------------------------------------------------- */
 
 int

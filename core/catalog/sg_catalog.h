@@ -33,6 +33,21 @@ typedef struct sg_chan_s {
     int catchup_days;
 } sg_chan_t;
 
+/* One programme found by sg_catalog_programme_at(). */
+typedef struct sg_prog_hit_s {
+    int64_t start, stop;
+    char title[256];
+    char pid[64];
+} sg_prog_hit_t;
+
+/* A programme of the plugin's channel (its own id), on the loop thread's
+ * connection (an index seek): which 0 = airing at t (SG_DECLINED when
+ * the last one starting at or before t has ended by t, out still filled),
+ * 1 = the first starting at or after t, 2 = the last starting at or
+ * before t. SG_OK, SG_DECLINED (none) or SG_ERROR. */
+int sg_catalog_programme_at(sg_catalog_t *c, const char *plugin, const char *channel, int64_t t,
+                            int which, sg_prog_hit_t *out);
+
 /* The rendered XMLTV guide: files <state_dir>/guide.xml and guide.xml.gz,
  * held open so every response is a sendfile() of a consistent version even
  * while a newer render replaces them. */

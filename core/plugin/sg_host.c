@@ -335,6 +335,29 @@ sg_host_admission_room(sg_plugin_t *p)
     return p->d->hubs ? sg_hubs_room(p->d->hubs) : 0;
 }
 
+/* ---- the catalog's programmes -------------------------------------------------------------- */
+
+static int
+sg_host_programme_at(sg_plugin_t *p, const char *channel, int64_t t, int which,
+                     sg_programme_t *out)
+{
+    static sg_prog_hit_t hit;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (channel == NULL) return SG_DECLINED;
+    memset(&hit, 0, sizeof(hit));
+    rc = sg_catalog_programme_at(p->d->catalog, p->name, channel, t, which, &hit);
+    if (hit.start || hit.stop) {
+        out->channel = channel;
+        out->start = hit.start;
+        out->stop = hit.stop;
+        out->title = hit.title;
+        out->pid = hit.pid[0] ? hit.pid : NULL;
+    }
+    return rc;
+}
+
 /* ---- name resolution ------------------------------------------------------------------------ */
 
 static int
@@ -673,4 +696,6 @@ const sg_host_t sg_host_table = {
     .proxy_route = sg_host_proxy_route,
     .net_dns = sg_host_net_dns,
     .admission_room = sg_host_admission_room,
+    .session_source_ex = sg_session_source_ex,
+    .programme_at = sg_host_programme_at,
 };

@@ -21,6 +21,7 @@
 #include "admit/sg_admit.h"
 #include "http/sg_http.h"
 #include "metrics/sg_metrics.h"
+#include "net/sg_rtsp_client.h"
 #include "stream/sg_mpegts.h"
 #include "stream/sg_rtp.h"
 #include "util/sg_list.h"
@@ -38,6 +39,7 @@
 #define SG_HUB_MIN_BACKLOG (2u << 20)
 #define SG_HUB_RING_MAX (64u << 20)                  /* cap whatever the bitrate */
 #define SG_HUB_PSI_MAX (10 * SG_TS_PACKET)
+#define SG_HUB_PRIVATE_TICK_MS 250                   /* gap and duration checks */
 
 /* The ring is an append-only memfd: stream offset = file offset. Written
  * bytes never change, so clients are sent ranges of it with sendfile() and
@@ -95,6 +97,15 @@ struct sg_hub_s {
     uint64_t opened_us, last_rx_us, last_join_us;
     uint64_t bytes_in, bytes_prev, dgrams, bad_dgrams;
     double kbps;
+    /* a private (negotiated) source: one client, no sharing */
+    int priv;
+    sg_rtsp_client_t *rtsp;
+    uint64_t play_us, first_rx_us; /* PLAY answered; first datagram        */
+    int gap_ms;
+    uint64_t max_us;
+    int splice;                    /* flag each PID's first packet         */
+    int dgrams_ticks;
+    uint8_t seen_pid[8192 / 8];
 };
 
 typedef struct sg_hub_seen_s {
@@ -155,7 +166,7 @@ sg_hub_trim(sg_hub_t *h, uint64_t now)
         if (ring < cap) cap = ring < (1u << 20) ? (1u << 20) : (uint64_t)ring;
     }
     if (h->wpos > cap && h->wpos - cap > start) start = h->wpos - cap;
-    if (sg_hub_start_point(h, now, &from) && from > start) start = from;
+    if (!h->priv && sg_hub_start_point(h, now, &from) && from > start) start = from;
     h->ring_start = start;
     start &= ~(uint64_t)4095;
     if (start >= h->punched + SG_HUB_PUNCH) {
@@ -190,8 +201,57 @@ sg_hub_commit(sg_hub_t *h)
 
 /* ---- ingest ------------------------------------------------------------------------------ */
 
+/* An adaptation-field-only packet of pid flagging a discontinuity, with the
+ * continuity counter one before cc (such packets do not advance it), so the
+ * packet after it is in sequence. */
+static void
+sg_ts_disc_packet(uint8_t *out, unsigned pid, unsigned cc)
+{
+    memset(out, 0xff, SG_TS_PACKET);
+    out[0] = 0x47;
+    out[1] = (uint8_t)((pid >> 8) & 0x1f);
+    out[2] = (uint8_t)pid;
+    out[3] = (uint8_t)(0x20 | ((cc - 1) & 0x0f));
+    out[4] = 183;
+    out[5] = 0x80;
+}
+
+/* Before pkt goes out, on a splice: its PID's first packet after the join
+ * carries the discontinuity indicator (set in its own adaptation field, or
+ * in a packet put before it). Returns 1 when disc holds such a packet. */
+static int
+sg_hub_splice_mark(sg_hub_t *h, uint8_t *pkt, uint8_t *disc)
+{
+    unsigned pid = ((unsigned)(pkt[1] & 0x1f) << 8) | pkt[2];
+    unsigned afc = (pkt[3] >> 4) & 3;
+
+    if (pid == 0x1fff || (h->seen_pid[pid >> 3] & (1u << (pid & 7)))) return 0;
+    h->seen_pid[pid >> 3] |= (uint8_t)(1u << (pid & 7));
+    if ((afc & 2) && pkt[4] > 0) {
+        pkt[5] |= 0x80;
+        return 0;
+    }
+    sg_ts_disc_packet(disc, pid, pkt[3] & 0x0f);
+    return 1;
+}
+
+static void sg_hub_append_one(sg_hub_t *h, const uint8_t *pkt, uint64_t now);
+
 static void
 sg_hub_append_packet(sg_hub_t *h, const uint8_t *pkt, uint64_t now)
+{
+    if (h->splice) {
+        uint8_t copy[SG_TS_PACKET], disc[SG_TS_PACKET];
+        memcpy(copy, pkt, SG_TS_PACKET);
+        if (sg_hub_splice_mark(h, copy, disc)) sg_hub_append_one(h, disc, now);
+        sg_hub_append_one(h, copy, now);
+        return;
+    }
+    sg_hub_append_one(h, pkt, now);
+}
+
+static void
+sg_hub_append_one(sg_hub_t *h, const uint8_t *pkt, uint64_t now)
 {
     if (h->stage_len + SG_TS_PACKET > SG_HUB_STAGE) sg_hub_commit(h);
     if (sg_ts_scan_packet(&h->scan, pkt) & SG_TS_KEY) {
@@ -222,6 +282,7 @@ sg_hub_append_ts(void *arg, const uint8_t *p, size_t len)
         }
         sg_hub_append_packet(h, p + i, sg_hub_now_us);
         h->bytes_in += SG_TS_PACKET;
+        if (h->first_rx_us == 0) h->first_rx_us = sg_hub_now_us;
     }
 }
 
@@ -364,14 +425,21 @@ sg_hub_start_point(sg_hub_t *h, uint64_t now, uint64_t *off)
 }
 
 static void
-sg_hub_client_end(sg_hub_client_t *c, int status, const char *reason, const char *drop)
+sg_hub_client_end_how(sg_hub_client_t *c, int status, const char *reason, const char *drop,
+                      int how)
 {
     sg_hub_t *h = c->hub;
     if (h == NULL) return;
     SG_LIST_REMOVE(&h->clients, c);
     h->nclients--;
     c->hub = NULL;
-    c->ops->end(c->arg, c->started ? 0 : status, reason, drop);
+    c->ops->end(c->arg, c->started ? 0 : status, reason, drop, c->started ? how : 0);
+}
+
+static void
+sg_hub_client_end(sg_hub_client_t *c, int status, const char *reason, const char *drop)
+{
+    sg_hub_client_end_how(c, status, reason, drop, SG_HUB_END_OTHER);
 }
 
 /* Start (or restart) a client: PAT/PMT, then the ring from a keyframe.
@@ -383,7 +451,16 @@ sg_hub_client_start(sg_hub_t *h, sg_hub_client_t *c, uint64_t now)
     size_t npsi;
     uint64_t from;
 
-    if (!sg_hub_start_point(h, now, &from)) {
+    if (h->priv) {
+        /* The client's own stream: all of it, once PAT and PMT are known
+         * (they go first), or after a moment without them. */
+        if (h->wpos == 0) return 0;
+        if (sg_ts_scan_psi(&h->scan, psi, sizeof(psi)) == 0 &&
+            now - c->t_attach_us < SG_HUB_KEY_WAIT_US) {
+            return 0;
+        }
+        from = h->ring_start;
+    } else if (!sg_hub_start_point(h, now, &from)) {
         /* No keyframe (yet): wait a moment for one, then start at live. */
         if (h->wpos == 0 || now - c->t_attach_us < SG_HUB_KEY_WAIT_US) return 0;
         from = h->flushed;
@@ -394,7 +471,20 @@ sg_hub_client_start(sg_hub_t *h, sg_hub_client_t *c, uint64_t now)
     }
     sg_hub_commit(h);
     npsi = sg_ts_scan_psi(&h->scan, psi, sizeof(psi));
-    if (npsi > 0) {
+    if (npsi > 0 && h->splice) {
+        /* After a join the tables come again, flagged discontinuous. */
+        uint8_t out[2 * SG_HUB_PSI_MAX];
+        size_t n = 0;
+        for (size_t i = 0; i + SG_TS_PACKET <= npsi; i += SG_TS_PACKET) {
+            unsigned pid = ((unsigned)(psi[i + 1] & 0x1f) << 8) | psi[i + 2];
+            sg_ts_disc_packet(out + n, pid, psi[i + 3] & 0x0f);
+            memcpy(out + n + SG_TS_PACKET, psi + i, SG_TS_PACKET);
+            n += 2 * SG_TS_PACKET;
+        }
+        sg_http_stream_write(c->r, out, n);
+        c->sent += n;
+        if (c->ops->sent) c->ops->sent(c->arg, n);
+    } else if (npsi > 0) {
         sg_http_stream_write(c->r, psi, npsi);
         c->sent += npsi;
         if (c->ops->sent) c->ops->sent(c->arg, npsi);
@@ -479,7 +569,7 @@ sg_hub_open_socket(sg_hub_t *h, const char **why)
 static void
 sg_hub_remember(sg_hubs_t *hs, const sg_hub_t *h)
 {
-    if (h->kbps <= 0) return;
+    if (h->kbps <= 0 || h->priv) return;
     for (unsigned i = 0; i < SG_ARRAY_SIZE(hs->seen); i++) {
         if (strcmp(hs->seen[i].key, h->addr.key) == 0) {
             hs->seen[i].kbps = h->kbps;
@@ -521,6 +611,7 @@ sg_hub_close(sg_hub_t *h)
     if (h->tick) event_free(h->tick);
     if (h->batch) event_free(h->batch);
     if (h->linger) event_free(h->linger);
+    if (h->rtsp) sg_rtsp_stop(h->rtsp); /* TEARDOWN */
     if (h->fd >= 0) close(h->fd); /* the kernel leaves the group */
     if (h->file) sg_hubfile_release(h->file);
     free(h->stage);
@@ -540,6 +631,52 @@ sg_hub_linger_cb(evutil_socket_t fd, short what, void *arg)
     if (h->clients == NULL) sg_hub_close(h);
 }
 
+/* A private source ends cleanly: what arrived goes out first. */
+static void
+sg_hub_private_end(sg_hub_t *h, int how, const char *why)
+{
+    sg_log(SG_LOG_INFO, "live", "%s: %s", h->addr.key, why);
+    if (h->clients) sg_hub_flush(h);
+    while (h->clients) sg_hub_client_end_how(h->clients, 504, why, NULL, how);
+    sg_hub_close(h);
+}
+
+static void
+sg_hub_private_tick(sg_hub_t *h, uint64_t now)
+{
+    sg_hubs_t *hs = h->hubs;
+    char why[200];
+
+    /* kbps over the last second, from four 250 ms ticks */
+    if (++h->dgrams_ticks >= 1000 / SG_HUB_PRIVATE_TICK_MS) {
+        double inst = (double)(h->bytes_in - h->bytes_prev) * 8.0 / 1000.0;
+        h->dgrams_ticks = 0;
+        h->bytes_prev = h->bytes_in;
+        h->kbps = h->kbps > 0 ? 0.5 * h->kbps + 0.5 * inst : inst;
+        sg_hubs_update_admit(hs);
+    }
+    if (h->max_us && h->first_rx_us && now - h->first_rx_us >= h->max_us) {
+        snprintf(why, sizeof(why), "played the %.0f s asked for", (double)h->max_us / 1e6);
+        sg_hub_private_end(h, SG_HUB_END_DURATION, why);
+        return;
+    }
+    if (h->first_rx_us && now - h->last_rx_us > (uint64_t)h->gap_ms * 1000) {
+        snprintf(why, sizeof(why), "the stream ended (no data for %d ms)", h->gap_ms);
+        sg_hub_private_end(h, SG_HUB_END_SOURCE, why);
+        return;
+    }
+    if (h->first_rx_us == 0 &&
+        now - (h->play_us ? h->play_us : h->opened_us) > (uint64_t)hs->conf.source_timeout_ms * 1000) {
+        snprintf(why, sizeof(why), "no data from the %s server for %d ms",
+                 h->play_us ? "catchup" : "RTSP", hs->conf.source_timeout_ms);
+        sg_metric_add(sg_m_timeouts, NULL, 1);
+        while (h->clients) sg_hub_client_end(h->clients, 504, why, "source_timeout");
+        sg_hub_close(h);
+        return;
+    }
+    sg_hub_trim(h, now);
+}
+
 static void
 sg_hub_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -551,6 +688,10 @@ sg_hub_tick_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
 
+    if (h->priv) {
+        sg_hub_private_tick(h, now);
+        return;
+    }
     h->bytes_prev = h->bytes_in;
     h->kbps = h->kbps > 0 ? 0.5 * h->kbps + 0.5 * inst : inst;
     if (now - quiet_since > (uint64_t)hs->conf.source_timeout_ms * 1000) {
@@ -579,10 +720,69 @@ sg_hub_tick_cb(evutil_socket_t fd, short what, void *arg)
     sg_hubs_update_admit(hs);
 }
 
+/* ---- negotiated (private) sources --------------------------------------------------------- */
+
+static void
+sg_hub_rtsp_playing(void *arg)
+{
+    sg_hub_t *h = arg;
+    h->play_us = sg_mono_us();
+}
+
+static void
+sg_hub_rtsp_failed(void *arg, int status, const char *why)
+{
+    sg_hub_t *h = arg;
+    char reason[300];
+
+    if (h->first_rx_us) {
+        sg_hub_private_end(h, SG_HUB_END_SOURCE, why);
+        return;
+    }
+    snprintf(reason, sizeof(reason), "catchup server: %s", why);
+    (void)status;
+    while (h->clients) sg_hub_client_end(h->clients, 502, reason, NULL);
+    sg_hub_close(h);
+}
+
+static const sg_rtsp_client_ops_t sg_hub_rtsp_ops = {
+    .playing = sg_hub_rtsp_playing,
+    .failed = sg_hub_rtsp_failed,
+};
+
+/* The local UDP port is bound (the kernel picks it) before RTSP asks the
+ * server to send there. */
+static int
+sg_hub_open_private(sg_hub_t *h, const sg_hub_src_t *src, const char **why)
+{
+    static unsigned seq;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    sg_rtsp_play_t req = {0};
+    int port;
+
+    if (getsockname(h->fd, (struct sockaddr *)&ss, &sl) != 0) {
+        *why = strerror(errno);
+        return -1;
+    }
+    port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                          : ((struct sockaddr_in *)&ss)->sin_port);
+    snprintf(h->addr.key, sizeof(h->addr.key), "rtsp#%u %.*s", ++seq,
+             (int)strcspn(src->rtsp_url, "?"), src->rtsp_url);
+    req.url = src->rtsp_url;
+    req.client_port = port;
+    req.start = src->rtsp_start;
+    req.transport = src->rtsp_transport;
+    req.user_agent = src->user_agent;
+    h->rtsp = sg_rtsp_play(h->hubs->base, &req, &sg_hub_rtsp_ops, h, why);
+    return h->rtsp ? 0 : -1;
+}
+
 static sg_hub_t *
-sg_hub_open(sg_hubs_t *hs, const sg_source_addr_t *addr, const char **why)
+sg_hub_open(sg_hubs_t *hs, const sg_hub_src_t *src, const char **why)
 {
     sg_hub_t *h = calloc(1, sizeof(*h));
+    const sg_source_addr_t *addr = &src->addr;
     struct timeval sec = {1, 0};
 
     if (h == NULL) {
@@ -592,6 +792,14 @@ sg_hub_open(sg_hubs_t *hs, const sg_source_addr_t *addr, const char **why)
     h->hubs = hs;
     h->addr = *addr;
     h->fd = -1;
+    if (src->rtsp_url) {
+        h->priv = 1;
+        h->gap_ms = src->gap_ms > 0 ? src->gap_ms : hs->conf.source_timeout_ms;
+        h->max_us = src->max_ms > 0 ? (uint64_t)src->max_ms * 1000 : 0;
+        h->splice = src->splice;
+        sec.tv_sec = 0;
+        sec.tv_usec = SG_HUB_PRIVATE_TICK_MS * 1000;
+    }
     h->opened_us = h->last_flush_us = sg_mono_us();
     sg_rtp_reorder_init(&h->reorder);
     sg_ts_scan_init(&h->scan);
@@ -609,6 +817,7 @@ sg_hub_open(sg_hubs_t *hs, const sg_source_addr_t *addr, const char **why)
         }
     }
     if (h->file == NULL || sg_hub_open_socket(h, why) != 0 ||
+        (h->priv && sg_hub_open_private(h, src, why) != 0) ||
         (h->rd = event_new(hs->base, h->fd, EV_READ, sg_hub_read_cb, h)) == NULL ||
         (h->rearm = evtimer_new(hs->base, sg_hub_rearm_cb, h)) == NULL ||
         (h->tick = event_new(hs->base, -1, EV_PERSIST, sg_hub_tick_cb, h)) == NULL ||
@@ -620,7 +829,7 @@ sg_hub_open(sg_hubs_t *hs, const sg_source_addr_t *addr, const char **why)
     }
     event_add(h->rd, NULL);
     event_add(h->tick, &sec);
-    sg_log(SG_LOG_INFO, "live", "%s: joined", addr->key);
+    sg_log(SG_LOG_INFO, "live", "%s: %s", h->addr.key, h->priv ? "negotiating" : "joined");
     sg_hubs_update_admit(hs);
     return h;
 }
@@ -687,18 +896,20 @@ sg_hubs_victim(sg_hubs_t *hs, int prio)
 }
 
 sg_hub_client_t *
-sg_hubs_attach(sg_hubs_t *hs, const sg_source_addr_t *src, sg_http_req_t *r, int priority,
+sg_hubs_attach(sg_hubs_t *hs, const sg_hub_src_t *src, sg_http_req_t *r, int priority,
                const sg_hub_client_ops_t *ops, void *arg, int *status, const char **why)
 {
-    sg_hub_t *h;
+    sg_hub_t *h = NULL;
     sg_hub_client_t *c;
-    sg_source_addr_t a = *src;
+    sg_hub_src_t hsrc = *src;
+    sg_source_addr_t a = src->addr;
 
-    if (a.iface[0] == '\0' && hs->conf.iface[0]) {
+    if (src->rtsp_url == NULL && a.iface[0] == '\0' && hs->conf.iface[0]) {
         snprintf(a.iface, sizeof(a.iface), "%s", hs->conf.iface);
         sg_source_key(&a);
     }
-    for (h = hs->list; h; h = h->next) {
+    hsrc.addr = a;
+    for (h = src->rtsp_url ? NULL : hs->list; h; h = h->next) {
         if (strcmp(h->addr.key, a.key) == 0) break;
     }
     if (h == NULL) {
@@ -735,7 +946,7 @@ sg_hubs_attach(sg_hubs_t *hs, const sg_source_addr_t *src, sg_http_req_t *r, int
             return NULL;
         }
         *why = NULL;
-        h = sg_hub_open(hs, &a, why);
+        h = sg_hub_open(hs, &hsrc, why);
         if (h == NULL) {
             static char reason[200];
             snprintf(reason, sizeof(reason), "cannot open %s: %s", a.key, *why ? *why : "error");
@@ -777,7 +988,7 @@ sg_hub_detach(sg_hub_client_t *c)
         if (h->clients == NULL) {
             struct timeval tv = {h->hubs->conf.linger_ms / 1000,
                                  (suseconds_t)(h->hubs->conf.linger_ms % 1000) * 1000};
-            if (h->hubs->conf.linger_ms <= 0) {
+            if (h->hubs->conf.linger_ms <= 0 || h->priv) {
                 sg_hub_close(h);
             } else {
                 event_add(h->linger, &tv);
@@ -816,6 +1027,7 @@ sg_hubs_free(sg_hubs_t *hs)
 {
     if (hs == NULL) return;
     while (hs->list) sg_hub_close(hs->list);
+    sg_rtsp_flush_all(); /* their TEARDOWNs, now: the loop is ending */
     free(hs);
 }
 

@@ -48,6 +48,31 @@ typedef struct sg_hub_conf_s {
     char iface[64];           /* default join interface (name or address)   */
 } sg_hub_conf_t;
 
+/* How a hub ended a client cleanly (ops->end's how). */
+enum {
+    SG_HUB_END_OTHER = 0,    /* error, shutdown, pre-emption, slow client  */
+    SG_HUB_END_SOURCE = 1,   /* a private source ended: silence, server    */
+    SG_HUB_END_DURATION = 2, /* a private source reached its max_ms        */
+};
+
+/* What a client asks for. A shared source is found by addr.key; with
+ * rtsp_url set the hub is private to the client: it binds a UDP port on
+ * addr's address (port 0: the kernel picks), negotiates RTSP PLAY of
+ * rtsp_url to that port, tears the session down when it closes, and ends
+ * cleanly (SG_HUB_END_*) after gap_ms of silence or max_ms of stream. */
+typedef struct sg_hub_src_s {
+    sg_source_addr_t addr;
+    const char *rtsp_url;
+    double rtsp_start;          /* npt seconds                              */
+    const char *rtsp_transport; /* see sg_rtsp_play_t                       */
+    const char *user_agent;
+    int gap_ms;                 /* 0 = source_timeout_ms                    */
+    int64_t max_ms;             /* 0 = no limit                             */
+    int splice;                 /* the client already got another stream:
+                                   its PAT/PMT again and every PID's first
+                                   packet flagged discontinuous             */
+} sg_hub_src_t;
+
 /* How a hub talks to the owner of a client (the session). */
 typedef struct sg_hub_client_ops_s {
     /* Data is about to flow: send the response headers. */
@@ -56,8 +81,9 @@ typedef struct sg_hub_client_ops_s {
     void (*sent)(void *arg, size_t n);
     /* The hub let go of the client: status 0 = a clean end of stream,
      * otherwise an HTTP status for a client that got nothing yet. The
-     * client is already off the hub; the owner still calls sg_hub_detach. */
-    void (*end)(void *arg, int status, const char *reason, const char *drop_reason);
+     * client is already off the hub; the owner still calls sg_hub_detach.
+     * how: SG_HUB_END_* (a private source's clean end, for continuing). */
+    void (*end)(void *arg, int status, const char *reason, const char *drop_reason, int how);
 } sg_hub_client_ops_t;
 
 sg_hubs_t *sg_hubs_new(struct event_base *base, sg_admit_t *admit);
@@ -69,7 +95,7 @@ void sg_hubs_metrics_init(sg_hubs_t *h);
 /* Attach a client to the hub of src, opening it when needed (admission:
  * max_sources, max_kbps, with pre-emption of lower-priority clients).
  * NULL with *status (503, 502, ...) and *why set when refused. */
-sg_hub_client_t *sg_hubs_attach(sg_hubs_t *h, const sg_source_addr_t *src, sg_http_req_t *r,
+sg_hub_client_t *sg_hubs_attach(sg_hubs_t *h, const sg_hub_src_t *src, sg_http_req_t *r,
                                 int priority, const sg_hub_client_ops_t *ops, void *arg,
                                 int *status, const char **why);
 /* The client's owner lets go (always, once, also after ops->end). */

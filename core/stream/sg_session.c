@@ -1,9 +1,11 @@
 #include "sg_session.h"
 
+#include <arpa/inet.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "catalog/sg_catalog.h"
@@ -361,12 +363,24 @@ sg_session_hub_sent(void *arg, size_t n)
 }
 
 static void
-sg_session_hub_end(void *arg, int status, const char *reason, const char *drop)
+sg_session_hub_end(void *arg, int status, const char *reason, const char *drop, int how)
 {
     sg_session_t *s = arg;
     sg_hub_detach(s->hc);
     s->hc = NULL;
     if (drop) sg_metric_add(sg_m_drops, (const char *const[]){drop, NULL}, 1);
+    if (how != SG_HUB_END_OTHER && s->req && !s->ending && s->p && s->opened &&
+        s->p->prov.abi_minor >= 3 && s->p->prov.source_ended) {
+        /* The provider may carry on in this response with another source. */
+        int rc = s->p->prov.source_ended(s, s->p->state, s->state,
+                                         how == SG_HUB_END_DURATION ? SG_SOURCE_DURATION
+                                                                    : SG_SOURCE_ENDED);
+        if (rc == SG_AGAIN) {
+            sg_log(SG_LOG_INFO, "stream", "%s %s %s: %s; the provider continues", s->client,
+                   s->kind, s->chan, reason);
+            return;
+        }
+    }
     if (status) {
         sg_session_fail(s, status, reason);
     } else if (drop && strcmp(drop, "slow_client") == 0) {
@@ -384,7 +398,7 @@ static const sg_hub_client_ops_t sg_session_hub_ops = {
 };
 
 static int
-sg_session_attach(sg_session_t *s, const sg_source_addr_t *a)
+sg_session_attach(sg_session_t *s, const sg_hub_src_t *a)
 {
     int status = 502;
     const char *why = "error";
@@ -409,11 +423,43 @@ sg_session_attach(sg_session_t *s, const sg_source_addr_t *a)
 }
 
 int
-sg_session_source(sg_session_t *s, const char *url)
+sg_session_source_ex(sg_session_t *s, const char *url, const sg_source_opts_t *o)
 {
-    sg_source_addr_t a;
-    const char *why;
-    if (url == NULL || sg_source_parse_url(url, &a, &why) != 0) {
+    sg_hub_src_t a;
+    const char *why = NULL;
+    sg_source_opts_t none = {0};
+
+    if (o == NULL) o = &none;
+    memset(&a, 0, sizeof(a));
+    if (url && strncasecmp(url, "rtsp://", 7) == 0) {
+        /* the local end: o->bind (an IP address), port 0 */
+        const char *bind = o->bind ? o->bind : "";
+        struct sockaddr_in *v4 = (struct sockaddr_in *)&a.addr.group;
+        struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&a.addr.group;
+        if (bind[0] == '\0' || inet_pton(AF_INET, bind, &v4->sin_addr) == 1) {
+            v4->sin_family = AF_INET;
+            a.addr.glen = sizeof(*v4);
+        } else if (inet_pton(AF_INET6, bind, &v6->sin6_addr) == 1) {
+            v6->sin6_family = AF_INET6;
+            a.addr.glen = sizeof(*v6);
+        } else {
+            char reason[200];
+            snprintf(reason, sizeof(reason),
+                     "the provider gave a bad local address \"%.100s\" (not an IP address)", bind);
+            sg_log(SG_LOG_WARN, "stream", "%s: %s", s->chan, reason);
+            sg_session_fail(s, 502, reason);
+            return SG_ERROR;
+        }
+        a.rtsp_url = url;
+        a.rtsp_start = o->start;
+        a.rtsp_transport = o->transport;
+        a.user_agent = o->user_agent;
+        a.gap_ms = o->gap_ms;
+        a.max_ms = o->duration_ms;
+        a.splice = s->bytes > 0;
+        return sg_session_attach(s, &a);
+    }
+    if (url == NULL || sg_source_parse_url(url, &a.addr, &why) != 0) {
         char reason[200];
         snprintf(reason, sizeof(reason), "the provider gave a bad source %s: %s",
                  url ? url : "(null)", url ? why : "missing");
@@ -424,6 +470,12 @@ sg_session_source(sg_session_t *s, const char *url)
     return sg_session_attach(s, &a);
 }
 
+int
+sg_session_source(sg_session_t *s, const char *url)
+{
+    return sg_session_source_ex(s, url, NULL);
+}
+
 /* /udp/[SRC@]GROUP:PORT and /rtp/...: udpxy's relay for any multicast. */
 void
 sg_udpxy_handler(sg_http_req_t *r, void *arg)
@@ -432,6 +484,7 @@ sg_udpxy_handler(sg_http_req_t *r, void *arg)
     const char *raw = r->head.target, *why;
     size_t len = strcspn(raw, "?");
     char tail[256];
+    sg_hub_src_t hsrc = {0};
     sg_source_addr_t a;
     sg_session_t *s;
 
@@ -450,7 +503,8 @@ sg_udpxy_handler(sg_http_req_t *r, void *arg)
     s->sreq.kind = SG_REQ_LIVE;
     s->sreq.head = r->is_head;
     sg_log(SG_LOG_INFO, "stream", "%s udpxy %s", s->client, a.key);
-    if (sg_session_attach(s, &a) == SG_OK) sg_session_count(s, "ok");
+    hsrc.addr = a;
+    if (sg_session_attach(s, &hsrc) == SG_OK) sg_session_count(s, "ok");
 }
 
 /* ---- the channel route ------------------------------------------------------------- */

@@ -37,5 +37,6 @@ void sg_session_fail(sg_session_t *s, int status, const char *reason);
 /* Feed the session from a live source ("udp://[src@]group:port", see
  * stream/sg_source.h): the client joins the source's shared hub. */
 int sg_session_source(sg_session_t *s, const char *url);
+int sg_session_source_ex(sg_session_t *s, const char *url, const sg_source_opts_t *o);
 
 #endif

@@ -105,6 +105,8 @@ struct mv_state_s {
     int epg_days;
     int64_t refresh_s;
     int want_logos;
+    int gap_ms;
+    int continuous;
 
     /* bootstrap results */
     int ep;             /* appserver in use */
@@ -162,6 +164,7 @@ struct mv_state_s {
 
     /* metrics */
     sg_metric_t *m_info;
+    sg_metric_t *m_catchup;
     sg_metric_t *m_channels, *m_programmes, *m_sections, *m_runs, *m_probe;
     char state[160];
 };
@@ -1477,6 +1480,200 @@ mv_refresh_cb(void *arg)
 
 /* ---- plugin hooks --------------------------------------------------------------------------------- */
 
+/* ---- catchup: appserver URL, then RTSP by the core -------------------------------------------- */
+
+#define MV_RTSP_UA "MICA-IP-STB"
+#define MV_RTSP_TRANSPORT "MP2T/H2221/UDP;unicast"
+
+typedef struct mv_sess_s {
+    mv_state_t *st;
+    sg_session_t *s;
+    sg_fetch_t *fetch;
+    char chan[64];          /* the channel's id                              */
+    char pid[32];           /* the programme now negotiated                  */
+    int64_t pstart, pstop;
+    int64_t at;             /* content time (UTC) the stream starts at       */
+    int64_t end_at;         /* archive-T-D: stop at this content time; 0 = open */
+    int ep, tries;          /* appserver endpoint, attempts on it            */
+    int joins;              /* programmes negotiated in this response        */
+} mv_sess_t;
+
+static void mv_catchup_fetch(mv_sess_t *ms);
+
+static void
+mv_iso(int64_t t, char *buf, size_t n)
+{
+    struct tm tm;
+    time_t tt = (time_t)t;
+    gmtime_r(&tt, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void
+mv_catchup_count(mv_state_t *st, const char *result)
+{
+    st->h->metric_add(st->m_catchup, (const char *const[]){result, NULL}, 1);
+}
+
+static void
+mv_catchup_done(const sg_fetch_resp_t *r, void *arg)
+{
+    mv_sess_t *ms = arg;
+    mv_state_t *st = ms->st;
+    json_error_t jerr;
+    json_t *root, *rd;
+    const char *url;
+    char reason[300];
+    sg_source_opts_t o = {0};
+
+    ms->fetch = NULL;
+    if (r->status != 200) {
+        st->h->log(st->p, SG_LOG_WARN, "getCatchUpUrl on %s: %s", st->appserver[ms->ep],
+                   r->error ? r->error : "HTTP error");
+        /* once more on this endpoint, then the next one */
+        if (++ms->tries >= 2) {
+            ms->tries = 0;
+            ms->ep++;
+        }
+        if (ms->ep < st->nappserver) {
+            mv_catchup_fetch(ms);
+            return;
+        }
+        mv_catchup_count(st, "unreachable");
+        st->h->session_fail(ms->s, 503, "Movistar catchup service unreachable");
+        return;
+    }
+    root = json_loadb(r->body, r->len, 0, &jerr);
+    rd = json_object_get(root, "resultData");
+    url = json_string_value(json_object_get(rd, "url"));
+    if (url == NULL || strncmp(url, "rtsp://", 7) != 0) {
+        const char *text = json_string_value(json_object_get(root, "resultText"));
+        char *msg = mv_unescape(st, text && text[0] ? text : root ? "no catchup URL" : jerr.text);
+        snprintf(reason, sizeof(reason), "Movistar has no recording of programme %s on %s: %s",
+                 ms->pid, ms->chan, msg ? msg : "error");
+        st->h->free(msg);
+        json_decref(root);
+        mv_catchup_count(st, "not_found");
+        st->h->session_fail(ms->s, 404, reason);
+        return;
+    }
+    o.start = (double)(ms->at - ms->pstart);
+    o.duration_ms = ms->end_at ? (ms->end_at - ms->at) * 1000 : 0;
+    o.gap_ms = st->gap_ms;
+    o.bind = st->iptv_addr[0] ? st->iptv_addr : NULL;
+    o.transport = MV_RTSP_TRANSPORT;
+    o.user_agent = MV_RTSP_UA;
+    ms->joins++;
+    mv_catchup_count(st, "ok");
+    st->h->log(st->p, SG_LOG_INFO, "catchup %s programme %s from %+.0f s%s", ms->chan, ms->pid,
+               o.start, ms->joins > 1 ? " (continuing)" : "");
+    st->h->session_source_ex(ms->s, url, &o);
+    json_decref(root);
+}
+
+static void
+mv_catchup_fetch(mv_sess_t *ms)
+{
+    mv_state_t *st = ms->st;
+    char url[600];
+
+    snprintf(url, sizeof(url),
+             "%s/appserver/mvtv.do?action=getCatchUpUrl&extInfoID=%s&channelID=%s&mode=1",
+             st->appserver[ms->ep], ms->pid, ms->chan);
+    ms->fetch = st->h->fetch(st->p,
+                             &(sg_fetch_req_t){.url = url, .timeout_ms = 5000,
+                                               .max_bytes = 1u << 20, .cookies = 1,
+                                               .user_agent = MV_UA},
+                             mv_catchup_done, ms);
+    if (ms->fetch == NULL) {
+        mv_catchup_count(st, "unreachable");
+        st->h->session_fail(ms->s, 503, "Movistar catchup service unreachable");
+    }
+}
+
+/* Which programme a time means (the last one starting at or before it),
+ * then its RTSP URL from the appserver. */
+static int
+mv_catchup_open(mv_state_t *st, sg_session_t *s, mv_sess_t *ms, const mv_chan_t *ch,
+                const sg_stream_req_t *req)
+{
+    sg_programme_t pr;
+    char reason[300], at[32];
+
+    mv_iso(req->start, at, sizeof(at));
+    if (st->h->programme_at(st->p, ch->id, req->start, SG_PROG_AIRING, &pr) != SG_OK) {
+        char from[32] = "", to[32] = "";
+        sg_programme_t first, last;
+        if (st->h->programme_at(st->p, ch->id, INT64_MIN, SG_PROG_FROM, &first) == SG_OK &&
+            st->h->programme_at(st->p, ch->id, INT64_MAX, SG_PROG_UNTIL, &last) == SG_OK) {
+            mv_iso(first.start, from, sizeof(from));
+            mv_iso(last.stop, to, sizeof(to));
+            snprintf(reason, sizeof(reason),
+                     "no programme on channel %s at %s (its guide covers %s to %s)", ch->id, at,
+                     from, to);
+        } else {
+            snprintf(reason, sizeof(reason), "no programme on channel %s at %s (no guide yet)",
+                     ch->id, at);
+        }
+        mv_catchup_count(st, "not_found");
+        st->h->session_fail(s, 404, reason);
+        return SG_DECLINED;
+    }
+    if (pr.pid == NULL) {
+        snprintf(reason, sizeof(reason), "the programme on channel %s at %s has no Movistar id",
+                 ch->id, at);
+        st->h->session_fail(s, 404, reason);
+        return SG_DECLINED;
+    }
+    ms->st = st;
+    ms->s = s;
+    snprintf(ms->chan, sizeof(ms->chan), "%s", ch->id);
+    snprintf(ms->pid, sizeof(ms->pid), "%s", pr.pid);
+    ms->pstart = pr.start;
+    ms->pstop = pr.stop;
+    ms->at = req->start;
+    ms->end_at = req->duration > 0 ? req->start + req->duration : 0;
+    if (req->head) return SG_OK; /* 200, nothing negotiated */
+    ms->ep = st->ep < st->nappserver ? st->ep : 0;
+    mv_catchup_fetch(ms);
+    return ms->fetch ? SG_AGAIN : SG_ERROR;
+}
+
+/* Movistar plays one programme and stops: go on with the next one in the
+ * same response (unless continuous = false, or the asked duration is done). */
+static int
+mv_source_ended(sg_session_t *s, void *state, void *sstate, int how)
+{
+    mv_state_t *st = state;
+    mv_sess_t *ms = sstate;
+    sg_programme_t next;
+    int64_t now = (int64_t)time(NULL);
+
+    (void)s;
+    if (how == SG_SOURCE_DURATION || !st->continuous || ms->st == NULL) return SG_DONE;
+    if (st->h->programme_at(st->p, ms->chan, ms->pstart + 1, SG_PROG_FROM, &next) != SG_OK ||
+        next.pid == NULL || next.start > now || (ms->end_at && next.start >= ms->end_at)) {
+        return SG_DONE;
+    }
+    snprintf(ms->pid, sizeof(ms->pid), "%s", next.pid);
+    ms->pstart = ms->at = next.start;
+    ms->pstop = next.stop;
+    ms->tries = 0;
+    mv_catchup_fetch(ms);
+    return ms->fetch ? SG_AGAIN : SG_DONE;
+}
+
+static void
+mv_close(sg_session_t *s, void *state, void *sstate)
+{
+    mv_sess_t *ms = sstate;
+    (void)s;
+    if (ms->fetch) {
+        ((mv_state_t *)state)->h->fetch_cancel(ms->fetch);
+        ms->fetch = NULL;
+    }
+}
+
 static const sg_conf_key_t mv_keys[] = {
     {.name = "iptv_address", .type = SG_CONF_STRING, .def = "",
      .help = "local address on the IPTV network (default: the one that routes to dns)"},
@@ -1500,6 +1697,10 @@ static const sg_conf_key_t mv_keys[] = {
     {.name = "refresh", .type = SG_CONF_INT, .def = "3600", .min = 60, .max = 86400,
      .help = "seconds between refreshes, aligned to the clock"},
     {.name = "logos", .type = SG_CONF_BOOL, .def = "true", .help = "publish channel logos"},
+    {.name = "gap_ms", .type = SG_CONF_INT, .def = "1000", .min = 200, .max = 60000,
+     .help = "catchup: this much silence means the programme ended"},
+    {.name = "continuous", .type = SG_CONF_BOOL, .def = "true",
+     .help = "catchup: go on with the next programme in the same response"},
     {.name = NULL},
 };
 
@@ -1567,6 +1768,8 @@ mv_init(sg_plugin_t *p, void *state, const sg_host_t *h)
     st->epg_days = (int)h->conf_int(c, "epg_days");
     st->refresh_s = h->conf_int(c, "refresh");
     st->want_logos = h->conf_bool(c, "logos");
+    st->gap_ms = (int)h->conf_int(c, "gap_ms");
+    st->continuous = h->conf_bool(c, "continuous");
 
     st->m_channels = h->metric_new(p, &(sg_metric_spec_t){.type = SG_METRIC_GAUGE,
                                                           .name = "channels",
@@ -1587,6 +1790,10 @@ mv_init(sg_plugin_t *p, void *state, const sg_host_t *h)
     st->m_info = h->metric_new(
         p, &(sg_metric_spec_t){.type = SG_METRIC_COUNTER, .name = "epg_info_fetches_total",
                                .help = "Extended programme info (epgInfov2) requests, by result",
+                               .labels = result});
+    st->m_catchup = h->metric_new(
+        p, &(sg_metric_spec_t){.type = SG_METRIC_COUNTER, .name = "catchup_negotiations_total",
+                               .help = "Catchup URL requests (getCatchUpUrl), by result",
                                .labels = result});
     mv_info_open(st);
     /* The appserver and image hosts have names only the IPTV DNS knows. */
@@ -1633,14 +1840,16 @@ mv_open(sg_session_t *s, void *state, void *sstate, const sg_stream_req_t *req)
     const mv_chan_t *ch = mv_chan(st, req->channel);
     char hp[80], url[160];
 
-    (void)sstate;
     if (ch == NULL || !(ch->enc == 0 || (ch->enc < 0 && ch->prev_enc == 0))) {
         st->h->session_fail(s, 404, "no such Movistar channel");
         return SG_DECLINED;
     }
     if (req->kind == SG_REQ_CATCHUP) {
-        st->h->session_fail(s, 501, "Movistar catchup is not implemented yet");
-        return SG_ERROR;
+        if (req->format != SG_FMT_TS) {
+            st->h->session_fail(s, 404, "Movistar catchup is offered as MPEG-TS (.ts) only");
+            return SG_DECLINED;
+        }
+        return mv_catchup_open(st, s, sstate, ch, req);
     }
     snprintf(hp, sizeof(hp), "%s:%d", ch->group, ch->port);
     mv_source_url(st, hp, url, sizeof(url));
@@ -1673,8 +1882,11 @@ static const sg_provider_t sg_movistar_provider = {
     .check = mv_check,
     .init = mv_init,
     .fini = mv_fini,
+    .session_size = sizeof(mv_sess_t),
     .open = mv_open,
+    .close = mv_close,
     .status = mv_status,
+    .source_ended = mv_source_ended,
 };
 
 SG_PLUGIN_DEFINE(movistar, sg_movistar_provider)

@@ -31,6 +31,15 @@
  * 90 kHz timestamp of the scheduled send time, SSRC 0x4d435300 + the index
  * of the destination.
  *
+ * Markers (--marker TEXT, raw framing only): once per second of the
+ * schedule (at schedule time 0, 1 s, 2 s, ...) one extra 188-byte datagram
+ * goes out right before the datagram due at that time: a single TS packet on
+ * PID 0x1FF0 (in no PMT, so players ignore it), payload_unit_start set,
+ * payload only, its own continuity counter, payload "SGMARK <TEXT> t=<N>"
+ * (N = --marker-start + the whole seconds of schedule elapsed) padded with
+ * 0xFF.  A test receiving the stream can tell which stream it gets and at
+ * which position.  Markers are never dropped or reordered.
+ *
  * Test traffic must never leave the machine: multicast goes out through
  * the interface of --iface (default 127.0.0.1, i.e. lo) with TTL 1.
  *
@@ -40,6 +49,8 @@
  *   mcsend --rtp --rate 40 media.ts 239.1.1.1:5000 239.1.1.2:5000
  *   mcsend --rtp-movistar --drop-every 100 --stop-after 5 media.ts \
  *          127.0.0.1:5000
+ *   mcsend --raw --marker "pid=123 ch=1" --marker-start 600 --duration 60 \
+ *          media.ts 127.0.0.1:40000
  *
  * Run "mcsend -h" for all options.  Exit status: 0 when the run ended
  * (--loops, --duration, SIGTERM or SIGINT), 1 on setup errors (file,
@@ -97,6 +108,9 @@
 #define MCS_PCR_WRAP        ((int64_t) 300 << 33)
 #define MCS_PCR_MAX_GAP     MCS_PCR_HZ  /* a longer PCR gap is not timing */
 #define MCS_MIN_PKT_NS      1.504       /* faster than 1 Gb/s is not timing */
+#define MCS_MARK_PID        0x1ff0      /* in no PMT: players ignore it */
+#define MCS_MARK_TEXT_MAX   120
+#define MCS_MARK_START_MAX  1000000000
 
 enum {
     MCS_RAW = 0,
@@ -122,10 +136,13 @@ typedef struct {
     uint32_t             ssrc;
 } mcs_dest_t;
 
-/* One datagram of the endless (or --loops long) packet sequence. */
+/* One datagram of the endless (or --loops long) packet sequence, or a
+ * --marker packet (mark >= 0: the slot of mark_pkts[] holding it). */
 typedef struct {
     uint64_t    pkt;        /* sequence number of its first TS packet */
-    uint32_t    npkts;      /* 7, fewer only for the last one of --loops */
+    uint32_t    npkts;      /* 7, fewer only for the last one of --loops;
+                               1 for a marker */
+    int32_t     mark;       /* -1, or the marker's slot in mark_pkts[] */
     uint16_t    seq;        /* RTP sequence number */
     uint32_t    ts;         /* RTP timestamp (90 kHz) */
 } mcs_dgram_t;
@@ -148,6 +165,8 @@ typedef struct {
     struct in_addr   iface;
     struct in_addr   bind_addr;
     int              bind_set;
+    const char      *mark_text;         /* NULL = no markers */
+    uint64_t         mark_start;
     mcs_dest_t      *dests;
     uint32_t         ndests;
 
@@ -166,6 +185,9 @@ typedef struct {
     uint64_t         dgram_no;          /* datagrams scheduled so far */
     mcs_dgram_t      held;              /* --reorder-every: goes after next */
     int              has_held;
+    uint64_t         mark_no;           /* markers sent so far = next second */
+    uint8_t          mark_cc;           /* continuity counter of PID 0x1FF0 */
+    uint8_t        (*mark_pkts)[MCS_TS_SIZE];   /* MCS_BURST slots */
 
     /* counters */
     uint64_t         sent_dgrams, sent_bytes, dropped, errors, late;
@@ -193,6 +215,8 @@ static const struct option mcs_long_options[] = {
     { "bind",          required_argument, NULL, 'b' },
     { "stats",         no_argument,       NULL, 's' },
     { "no-gso",        no_argument,       NULL, 'G' },
+    { "marker",        required_argument, NULL, 'K' },
+    { "marker-start",  required_argument, NULL, 'k' },
     { "help",          no_argument,       NULL, 'h' },
     { NULL, 0, NULL, 0 }
 };
@@ -226,6 +250,11 @@ mcs_usage(FILE *f)
 "  -b, --bind ADDR        source address (e.g. 127.0.0.2 for SSM tests)\n"
 "  -s, --stats            print datagrams and bytes sent once per second\n"
 "      --no-gso           one sendmmsg() message per datagram, no UDP GSO\n"
+"      --marker TEXT      raw only: every second of the schedule, one extra\n"
+"                         188-byte datagram first, a TS packet on PID 0x1FF0\n"
+"                         with payload \"SGMARK TEXT t=N\" (TEXT: at most 120\n"
+"                         characters)\n"
+"      --marker-start N   N of the first marker (default 0), then N+1, ...\n"
 "  -h, --help             this text\n"
 "\n"
 "exit status: 0 done or SIGTERM/SIGINT, 1 setup error, 2 usage error\n");
@@ -459,6 +488,24 @@ mcs_options(mcs_run_t *run, int argc, char **argv)
             run->no_gso = 1;
             break;
 
+        case 'K':
+            if (strlen(optarg) > MCS_MARK_TEXT_MAX) {
+                fprintf(stderr, "mcsend: --marker text longer than %d "
+                        "characters\n", MCS_MARK_TEXT_MAX);
+                return 2;
+            }
+            run->mark_text = optarg;
+            break;
+
+        case 'k':
+            if (mcs_parse_u64(optarg, MCS_MARK_START_MAX, &v) != 0) {
+                fprintf(stderr, "mcsend: bad --marker-start \"%s\" "
+                        "(0-%d)\n", optarg, MCS_MARK_START_MAX);
+                return 2;
+            }
+            run->mark_start = v;
+            break;
+
         case 'h':
             mcs_usage(stdout);
             return -1;
@@ -467,6 +514,12 @@ mcs_options(mcs_run_t *run, int argc, char **argv)
             mcs_usage(stderr);
             return 2;
         }
+    }
+
+    if (run->mark_text != NULL && run->framing != MCS_RAW) {
+        fprintf(stderr, "mcsend: --marker needs raw framing (not --%s)\n",
+                mcs_framing_names[run->framing]);
+        return 2;
     }
 
     if (argc - optind < 2) {
@@ -938,6 +991,14 @@ mcs_setup(mcs_run_t *run)
 {
     uint32_t  i;
 
+    if (run->mark_text != NULL) {
+        run->mark_pkts = calloc(MCS_BURST, sizeof(*run->mark_pkts));
+        if (run->mark_pkts == NULL) {
+            fprintf(stderr, "mcsend: out of memory\n");
+            return -1;
+        }
+    }
+
     for (i = 0; i < run->ndests; i++) {
         if (mcs_open_dest(run, &run->dests[i]) != 0) {
             return -1;
@@ -1083,7 +1144,9 @@ mcs_send_dest(mcs_run_t *run, mcs_dest_t *d, const mcs_dgram_t *g,
             niov++;
             msgs[m].msg_hdr.msg_iovlen++;
         }
-        iov[niov].iov_base = run->ts + (g[i].pkt % run->npkts) * MCS_TS_SIZE;
+        iov[niov].iov_base = g[i].mark >= 0
+                             ? run->mark_pkts[g[i].mark]
+                             : run->ts + (g[i].pkt % run->npkts) * MCS_TS_SIZE;
         iov[niov].iov_len = len;
         niov++;
         msgs[m].msg_hdr.msg_iovlen++;
@@ -1140,9 +1203,43 @@ mcs_send_burst(mcs_run_t *run, const mcs_dgram_t *g, uint32_t n)
 
 
 /*
+ * The --marker packet of the current second into slot "slot" of
+ * mark_pkts[], described by *g.
+ */
+static void
+mcs_mark(mcs_run_t *run, mcs_dgram_t *g, uint32_t slot)
+{
+    uint8_t  *p;
+    int       len;
+
+    p = run->mark_pkts[slot];
+    memset(p, 0xff, MCS_TS_SIZE);
+    p[0] = MCS_TS_SYNC;
+    p[1] = 0x40 | (MCS_MARK_PID >> 8);     /* payload_unit_start_indicator */
+    p[2] = MCS_MARK_PID & 0xff;
+    p[3] = 0x10 | run->mark_cc;             /* payload only */
+    run->mark_cc = (run->mark_cc + 1) & 0x0f;
+
+    /* at most 7 + 120 + 3 + 20 characters: always fits the 184 bytes */
+    len = snprintf((char *) p + 4, MCS_TS_SIZE - 4, "SGMARK %s t=%" PRIu64,
+                   run->mark_text, run->mark_start + run->mark_no);
+    if (len >= 0 && len < MCS_TS_SIZE - 4) {
+        p[4 + len] = 0xff;                  /* snprintf's NUL */
+    }
+
+    memset(g, 0, sizeof(*g));
+    g->npkts = 1;
+    g->mark = (int32_t) slot;
+    run->mark_no++;
+}
+
+
+/*
  * Take every datagram due by now off the schedule, applying --drop-every
- * and --reorder-every.  Returns how many went into g[] (MCS_BURST - 1 at
- * most, so a released held datagram always fits).
+ * and --reorder-every, with the --marker packet of a second in front of
+ * the first datagram due at or after it.  Returns how many went into g[]
+ * (MCS_BURST at most: a pass adds three at most, a released held datagram
+ * one more).
  */
 static uint32_t
 mcs_collect(mcs_run_t *run, int64_t now, mcs_dgram_t *g)
@@ -1152,13 +1249,21 @@ mcs_collect(mcs_run_t *run, int64_t now, mcs_dgram_t *g)
     uint32_t     n;
 
     n = 0;
-    while (n < MCS_BURST - 1 && run->next_pkt < run->end_pkt) {
+    while (n + 3 < MCS_BURST && run->next_pkt < run->end_pkt) {
         dg.npkts = mcs_dgram_pkts(run, run->next_pkt);
         due = run->base + mcs_pkt_time(run, run->next_pkt + dg.npkts);
         if (due > now) {
             break;
         }
 
+        if (run->mark_text != NULL
+            && run->base + (int64_t) run->mark_no * MCS_NS <= due)
+        {
+            mcs_mark(run, &g[n], n);
+            n++;
+        }
+
+        dg.mark = -1;
         dg.pkt = run->next_pkt;
         dg.seq = (uint16_t) (run->start_seq + run->dgram_no);
         dg.ts = (uint32_t) ((uint64_t) (due - run->t_start) * 9 / 100000);
@@ -1331,6 +1436,7 @@ mcs_cleanup(mcs_run_t *run)
     free(run->dests);
     free(run->ts);
     free(run->pkt_ns);
+    free(run->mark_pkts);
 }
 
 

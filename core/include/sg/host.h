@@ -84,6 +84,33 @@ typedef struct sg_programme_s {
 #define SG_TXN_REPLACE_CHANNELS 0x1u /* channels of this plugin not put in
                                         this transaction are removed      */
 
+/* Options of session_source_ex() (ABI 1.3). Zero it, then set what
+ * matters; members are only ever appended. */
+typedef struct sg_source_opts_s {
+    double start;           /* rtsp://: npt seconds to PLAY from               */
+    int64_t duration_ms;    /* rtsp://: end after this much stream, 0 = none   */
+    int gap_ms;             /* rtsp://: this much silence once data flowed ends
+                               the source; 0 = the core's source_timeout      */
+    const char *bind;       /* rtsp://: local IP address for the UDP port
+                               (NULL = any)                                   */
+    const char *transport;  /* rtsp://: the Transport header without
+                               client_port (NULL = "RTP/AVP;unicast")         */
+    const char *user_agent; /* rtsp://: NULL = "streamgate/<version>"         */
+} sg_source_opts_t;
+
+/* How a source ended cleanly (provider hook source_ended, ABI 1.3). */
+enum {
+    SG_SOURCE_ENDED = 1,    /* silence for gap_ms, or the server let go   */
+    SG_SOURCE_DURATION = 2, /* duration_ms reached                        */
+};
+
+/* programme_at() which (ABI 1.3) */
+enum {
+    SG_PROG_AIRING = 0,     /* start <= t < stop                          */
+    SG_PROG_FROM = 1,       /* the first with start >= t                  */
+    SG_PROG_UNTIL = 2,      /* the last with start <= t                   */
+};
+
 typedef void (*sg_done_pt)(void *arg, int rc);
 /* One received datagram; data is valid during the call only. */
 typedef void (*sg_dgram_pt)(void *arg, const uint8_t *data, size_t len);
@@ -286,6 +313,29 @@ struct sg_host_s {
      * Background work that joins groups (channel checks) keeps its own joins
      * within this, so it never takes a viewer's room. */
     int (*admission_room)(sg_plugin_t *p);
+
+    /* ---- negotiated sources (ABI 1.3) ------------------------------------- */
+    /* session_source() with options, and one more scheme:
+     * "rtsp://ADDR[:PORT]/..." is a private source of this session: the core
+     * binds a UDP port (on o->bind), negotiates RTSP SETUP/PLAY (from
+     * o->start) on one TCP connection, keeps it alive with GET_PARAMETER,
+     * reads the pushed MPEG-TS through the same hub machinery as live
+     * (batching, slow-client policy, admission, metrics) and sends TEARDOWN
+     * on every end. Errors: RTSP non-200 or no answer -> 502 with the RTSP
+     * status, admission -> 503. When the source ends cleanly the provider's
+     * source_ended() hook may continue the same response by calling this
+     * again: the next stream's PAT/PMT go first and each PID's first packet
+     * is flagged discontinuous, so players carry on. o may be NULL. */
+    int (*session_source_ex)(sg_session_t *s, const char *url, const sg_source_opts_t *o);
+
+    /* ---- the catalog's programmes (ABI 1.3) ------------------------------- */
+    /* A programme of this plugin's channel (its own id) from the catalog:
+     * which is SG_PROG_*. Fills out's start, stop, title and pid (strings
+     * valid until the next programme_at call); SG_OK, or SG_DECLINED when
+     * there is none (for SG_PROG_AIRING out still holds the last programme
+     * starting at or before t, when there is one). */
+    int (*programme_at)(sg_plugin_t *p, const char *channel, int64_t t, int which,
+                        sg_programme_t *out);
 };
 
 #endif /* SG_HOST_H */

@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #define SG_ABI_MAJOR 1 /* incompatible change: the loader refuses a mismatch */
-#define SG_ABI_MINOR 2 /* members appended: older plugins still load        */
+#define SG_ABI_MINOR 3 /* members appended: older plugins still load        */
 
 #if defined(__GNUC__)
 #define SG_EXPORT __attribute__((visibility("default")))
@@ -168,6 +168,13 @@ typedef struct sg_provider_s {
     /* Add plugin-specific fields to /api/status (a JSON object is built by
      * the core; the plugin adds members with host->status_*). */
     void (*status)(sg_plugin_t *p, void *state, sg_status_t *st);
+    /* -- ABI 1.3 ---------------------------------------------------------- */
+    /* The session's source (session_source_ex) ended cleanly while the
+     * client is still there; how is SG_SOURCE_*. Return SG_AGAIN to carry on
+     * in the same response: call host->session_source_ex() again, now or
+     * later, or session_end()/session_fail(). Anything else (or no hook)
+     * ends the response. */
+    int (*source_ended)(sg_session_t *s, void *state, void *sstate, int how);
 } sg_provider_t;
 
 /* The one symbol a plugin exports. */

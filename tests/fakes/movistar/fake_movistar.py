@@ -20,6 +20,12 @@ big-endian, DVB-STP 12-byte header, MPEG-2 CRC-32 over the concatenated
 payloads of all sections of a segment, carried after the payload of the last
 section (the only one with the CRC flag set).
 
+* the U7D catchup RTSP server (movistar-u7d.md 4.3-4.6) behind the URLs of
+  getCatchUpUrl / getRecordingData: SETUP / PLAY / GET_PARAMETER / TEARDOWN
+  on 127.0.0.1:--rtsp-port, the programme sent as raw MPEG-TS over UDP by
+  mcsend with SGMARK markers, sessions that expire without keep-alives,
+  failure knobs (--rtsp-*, or GET /fake/set?rtsp_fail=454&... during a run).
+
 * optionally (--dns-port) the IPTV network's DNS server (172.26.23.3 on the
   real network): *.imagenio.telefonica.net -> 127.0.0.1 over UDP; with
   --hostnames getPlatformProfile advertises those names, as the real one does.
@@ -34,17 +40,20 @@ Python 3 standard library only.
 """
 
 import argparse
+import collections
 import html
 import html.entities
 import http.server
 import json
 import os
+import queue
 import random
 import re
 import secrets
 import shutil
 import signal
 import socket
+import socketserver
 import struct
 import subprocess
 import sys
@@ -872,6 +881,16 @@ def read_igmp_groups(path="/proc/net/igmp"):
     return groups
 
 
+def pdeathsig_wrap():
+    """setpriv prefix that makes a child get SIGTERM when the thread that
+    started it dies (so children never outlive a killed fake), or []."""
+    if shutil.which("setpriv"):
+        r = subprocess.run(["setpriv", "--help"], capture_output=True, text=True)
+        if "--pdeathsig" in r.stdout:
+            return ["setpriv", "--pdeathsig", "TERM", "--"]
+    return []
+
+
 class StreamManager(threading.Thread):
     def __init__(self, media_of_group, mcsend, iface, logdir):
         super().__init__(name="streams", daemon=True)
@@ -884,11 +903,7 @@ class StreamManager(threading.Thread):
         self.left = {}                            # group -> time it stopped being joined
         self.starts = {}
         self.lock = threading.Lock()
-        self.wrap = []
-        if shutil.which("setpriv"):
-            r = subprocess.run(["setpriv", "--help"], capture_output=True, text=True)
-            if "--pdeathsig" in r.stdout:
-                self.wrap = ["setpriv", "--pdeathsig", "TERM", "--"]
+        self.wrap = pdeathsig_wrap()
 
     def _start(self, g):
         cmd = self.wrap + [self.mcsend, "--rtp-movistar", "--iface", self.iface, self.media_of_group[g],
@@ -1025,7 +1040,12 @@ class AppServer:
             if media.get(k):
                 with open(media[k], "rb") as f:
                     self.jpg[k] = f.read()
-        self.rtsp_port = args.rtsp_port or 554
+        self.rtsp_port = args.rtsp_port or 554    # the RTSP server's real port once it listens
+        self.tokens = collections.OrderedDict()  # token of a catchup URL -> (channel, pid)
+
+    def check_token(self, token, ch, pid):
+        with self.lock:
+            return self.tokens.get(token) == (ch, pid)
 
     def add_progs(self, progs):
         with self.lock:
@@ -1155,9 +1175,13 @@ class AppServer:
 
     def _vod(self, q, p, cloud):
         ch, cname = self._channel_name(q, p)
+        token = secrets.token_hex(8)
+        with self.lock:
+            self.tokens[token] = (ch, p["pid"])
+            while len(self.tokens) > 100000:
+                self.tokens.popitem(last=False)
         url = "rtsp://127.0.0.1:%d/%d/%d?begin=%d&duration=%d&type=%s&token=%s" % (
-            self.rtsp_port, ch, p["pid"], p["start"], p["duration"], "npvr" if cloud else "u7d",
-            secrets.token_hex(8))
+            self.rtsp_port, ch, p["pid"], p["start"], p["duration"], "npvr" if cloud else "u7d", token)
         return {
             "url": url,
             "duration": p["duration"],
@@ -1219,7 +1243,7 @@ class AppError(Exception):
     pass
 
 
-def make_handler(app, extra_stats):
+def make_handler(app, extra_stats, set_knobs=None):
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -1252,6 +1276,13 @@ def make_handler(app, extra_stats):
                 st = app.stats()
                 st.update(extra_stats())
                 return self._send(200, json.dumps(st).encode(), "application/json", head=head)
+            if path == "/fake/set" and set_knobs is not None:
+                try:
+                    knobs = set_knobs({k.replace("-", "_"): v[0] for k, v in
+                                       urllib.parse.parse_qs(u.query, keep_blank_values=True).items()})
+                except ValueError as e:
+                    return self._send(400, (str(e) + "\n").encode(), "text/plain", head=head)
+                return self._send(200, json.dumps(knobs).encode(), "application/json", head=head)
             for pre in ("/appclient/incoming/epg/channelLogo/", "/appclient/incoming/covers/programmeImages/"):
                 if path.startswith(pre) and len(path) > len(pre) and not path.endswith("/"):
                     with app.lock:
@@ -1415,6 +1446,393 @@ class DnsServer(threading.Thread):
             return dict(self.counts), self.dropped
 
 
+# ---- U7D catchup: RTSP server -------------------------------------------------
+#
+# movistar-u7d.md 4.3-4.6: the URL from getCatchUpUrl / getRecordingData
+# (rtsp://127.0.0.1:PORT/<channel>/<pid>?begin=..&duration=..&type=..&token=..)
+# is negotiated with SETUP (Transport MP2T/H2221/UDP;unicast;client_port=P),
+# PLAY (Range npt=OFFSET-end), GET_PARAMETER every 30 s and TEARDOWN; the
+# programme goes to the requester's address, port P, as raw 1316-byte TS
+# datagrams (mcsend --raw, with SGMARK markers so a test can tell which
+# programme and position it receives).  Sending stops at the programme end;
+# the session lives on until TEARDOWN or expiry (no request carrying it for
+# the session timeout).  Closing the TCP connection ends nothing.
+
+RTSP_REASONS = {
+    200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 408: "Request Timeout", 451: "Parameter Not Understood",
+    453: "Not Enough Bandwidth", 454: "Session Not Found", 455: "Method Not Valid in This State",
+    457: "Invalid Range", 459: "Aggregate Operation Not Allowed", 461: "Unsupported Transport",
+    500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable",
+    505: "RTSP Version Not Supported",
+}
+RTSP_METHODS = ("OPTIONS", "SETUP", "PLAY", "GET_PARAMETER", "TEARDOWN")
+RTSP_KNOBS = {  # argparse dest (= /fake/set name) -> parser of a /fake/set value
+    "rtsp_session_timeout": float, "rtsp_setup_delay_ms": int, "rtsp_fail": int, "rtsp_play_fail": int,
+    "rtsp_stop_after": lambda v: None if v.lower() in ("", "off", "none") else float(v),
+    "rtsp_garbage": lambda v: v.lower() not in ("", "0", "false", "off", "no"),
+}
+RTSP_HEAD_MAX = 65536
+RTSP_HISTORY = 200
+RTSP_GARBAGE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 27\r\n\r\n"
+                b"<html>\x00\xff\xfe garbage \x01\x02</html>")
+
+
+def rtsp_read_request(sock, buf):
+    """(request, rest of buf): request = (method, url, version, headers
+    {lower name: value}, body), None at EOF, or "too big"."""
+    while True:
+        buf = buf.lstrip(b"\r\n")               # stray CRLFs between requests
+        m = re.search(b"\r?\n\r?\n", buf)
+        if m:
+            head = buf[:m.start()].decode("utf-8", "replace")
+            rest = buf[m.end():]
+            lines = head.split("\n")
+            hdrs = {}
+            for ln in lines[1:]:
+                if ":" in ln:
+                    k, v = ln.split(":", 1)
+                    hdrs[k.strip().lower()] = v.strip()
+            try:
+                clen = max(0, int(hdrs.get("content-length", "0")))
+            except ValueError:
+                clen = 0
+            while len(rest) < clen:
+                d = sock.recv(65536)
+                if not d:
+                    return None, b""
+                rest += d
+            parts = lines[0].strip().split()
+            method, url, version = (parts + ["", "", ""])[:3] if len(parts) <= 3 else ("", "", "")
+            return (method, url, version, hdrs, rest[:clen]), rest[clen:]
+        if len(buf) > RTSP_HEAD_MAX:
+            return "too big", b""
+        d = sock.recv(65536)
+        if not d:
+            return None, b""
+        buf += d
+
+
+def rtsp_reply(code, cseq, headers=(), body=b"", ctype=None):
+    lines = ["RTSP/1.0 %d %s" % (code, RTSP_REASONS.get(code, "Error"))]
+    if cseq is not None:
+        lines.append("CSeq: %s" % cseq)
+    lines.append("Server: fake-u7d")
+    lines.extend("%s: %s" % kv for kv in headers)
+    if body:
+        if ctype:
+            lines.append("Content-Type: %s" % ctype)
+        lines.append("Content-Length: %d" % len(body))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
+
+
+class RtspSession:
+    def __init__(self, sid, ch, prog, peer, client_port, timeout, user_agent):
+        self.id = sid
+        self.prog = prog
+        self.peer = peer
+        self.timeout = timeout
+        self.deadline = time.monotonic() + timeout
+        self.proc = None
+        self.gen = 0                            # bumped whenever the stream is (re)started or stopped
+        self.played_at = None                   # monotonic time of the last PLAY
+        self.info = {"id": sid, "channel": ch, "pid": prog["pid"], "offset": None,
+                     "client_port": client_port, "scale": None, "play_now": False, "no_flush": False,
+                     "keepalives": 0, "user_agent": user_agent, "state": "ready",
+                     "duration": prog["duration"], "peer": peer, "created": round(time.time(), 3)}
+
+
+class RtspHandler(socketserver.BaseRequestHandler):
+    def handle(self):
+        srv = self.server
+        buf = b""
+        peer = self.client_address[0]
+        try:
+            while True:
+                req, buf = rtsp_read_request(self.request, buf)
+                if req is None:
+                    return
+                if req == "too big":
+                    self.request.sendall(rtsp_reply(400, None))
+                    return
+                out, close, after = srv.respond(req, peer)
+                if out:
+                    self.request.sendall(out)
+                if after:
+                    after()
+                if close:
+                    return
+        except OSError:
+            pass
+
+
+class RtspServer(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, port, app, media_of_channel, default_media, mcsend, logdir, args):
+        super().__init__(("127.0.0.1", port), RtspHandler)
+        self.port = self.server_address[1]
+        self.app = app
+        self.media_of_channel = media_of_channel      # channel id -> clear TS file
+        self.default_media = default_media
+        self.mcsend = mcsend
+        self.logfile = os.path.join(logdir, "mcsend-rtsp.log")
+        self.verbose = args.verbose
+        self.knobs = {k: getattr(args, k) for k in RTSP_KNOBS}
+        self.lock = threading.Lock()
+        self.sessions = {}                            # id -> RtspSession
+        self.history = collections.deque(maxlen=RTSP_HISTORY)
+        self.methods = {}
+        self.expired = 0
+        self.teardowns = 0
+        self.starts = queue.Queue()                   # sessions whose mcsend is due
+        self.halt = threading.Event()
+        self.wrap = pdeathsig_wrap()
+        # mcsend children are started by this long-lived thread: with
+        # setpriv --pdeathsig a child dies with the thread that started it,
+        # and a connection's thread ends when the client hangs up.
+        self.worker = threading.Thread(target=self._work, name="rtsp-procs", daemon=True)
+
+    def start(self):
+        threading.Thread(target=self.serve_forever, name="rtsp", daemon=True).start()
+        self.worker.start()
+
+    def stop(self):
+        self.halt.set()
+        self.shutdown()
+        self.server_close()
+        self.worker.join(2)
+        with self.lock:
+            procs = [s.proc for s in self.sessions.values() if s.proc]
+            for s in self.sessions.values():
+                s.proc = None
+        self._kill(*procs)
+
+    # -- knobs --
+
+    def set_knobs(self, q):
+        """GET /fake/set?rtsp_fail=454&...: change knobs during a run
+        (names as in RTSP_KNOBS; ValueError for anything else)."""
+        new = {}
+        for k, v in q.items():
+            if k not in RTSP_KNOBS:
+                raise ValueError("unknown knob %s" % k)
+            try:
+                new[k] = RTSP_KNOBS[k](v)
+            except ValueError:
+                raise ValueError("bad value for %s: %r" % (k, v))
+        with self.lock:
+            self.knobs.update(new)
+            return dict(self.knobs)
+
+    # -- children --
+
+    def _kill(self, *procs):
+        """SIGTERM to all, then reap each (SIGKILL after 3 s)."""
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(3)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def _spawn(self, s):
+        """With self.lock held."""
+        off = s.info["offset"]
+        dur = s.prog["duration"]
+        media = (self.media_of_channel.get(s.info["channel"])
+                 or self.media_of_channel.get(s.prog.get("channel", s.prog["service"]))
+                 or self.default_media)
+        cmd = self.wrap + [self.mcsend, "--raw", "--marker", "pid=%d ch=%d" % (s.prog["pid"], s.info["channel"]),
+                           "--marker-start", str(int(off)), "--duration", "%.3f" % max(0.001, dur - off)]
+        if self.knobs["rtsp_stop_after"] is not None:
+            cmd += ["--stop-after", "%g" % self.knobs["rtsp_stop_after"]]
+        cmd += [media, "%s:%d" % (s.peer, s.info["client_port"])]
+        lf = open(self.logfile, "ab")
+        try:
+            s.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=lf, stderr=lf)
+            s.info["state"] = "playing"
+        except OSError as e:
+            log("rtsp: cannot start mcsend: %s" % e)
+            s.info["state"] = "failed"
+        finally:
+            lf.close()
+
+    def _work(self):
+        while not self.halt.is_set():
+            try:
+                s, gen = self.starts.get(timeout=0.1)
+            except queue.Empty:
+                s = None
+            dead = []
+            with self.lock:
+                if s is not None and self.sessions.get(s.id) is s and s.gen == gen and not self.halt.is_set():
+                    self._spawn(s)
+                now = time.monotonic()
+                for sid, x in list(self.sessions.items()):
+                    if x.proc is not None and x.proc.poll() is not None and x.info["state"] == "playing":
+                        x.info["state"] = "ended" if x.proc.returncode == 0 else "failed"
+                        log("rtsp session %s: mcsend exited (%s), session stays open"
+                            % (sid, x.proc.returncode))
+                    if now >= x.deadline:
+                        del self.sessions[sid]
+                        self.expired += 1
+                        x.info["state"] = "expired"
+                        if x.proc is not None:
+                            dead.append(x.proc)
+                            x.proc = None
+                        log("rtsp session %s expired (no request for %g s)" % (sid, x.timeout))
+            self._kill(*dead)
+
+    # -- protocol --
+
+    def _target(self, url):
+        """(channel, programme, None) or (None, None, error code)."""
+        u = urllib.parse.urlsplit(url)
+        if u.scheme.lower() not in ("rtsp", "") or not u.path.startswith("/"):
+            return None, None, 404
+        parts = u.path.strip("/").split("/")
+        if len(parts) != 2 or not all(x.isdigit() for x in parts):
+            return None, None, 404
+        ch, pid = int(parts[0]), int(parts[1])
+        with self.app.lock:
+            prog = self.app.index.get(pid)
+        if prog is None:
+            return None, None, 404
+        q = urllib.parse.parse_qs(u.query)
+        if not self.app.check_token(q.get("token", [""])[0], ch, pid):
+            return None, None, 401
+        return ch, prog, None
+
+    def respond(self, req, peer):
+        """(reply bytes, close the connection, function to call after sending)."""
+        method, url, version, hdrs, body = req
+        with self.lock:
+            self.methods[method] = self.methods.get(method, 0) + 1
+            knobs = dict(self.knobs)
+            sid = hdrs.get("session", "").split(";")[0].strip()
+            sess = self.sessions.get(sid) if sid else None
+            if sess is not None:
+                sess.deadline = time.monotonic() + sess.timeout
+        if self.verbose:
+            log("rtsp: %s %s %s" % (peer, method, url))
+        cseq = hdrs.get("cseq")
+        if cseq is None:
+            return rtsp_reply(400, None), False, None
+        if not version.startswith("RTSP/1."):
+            return rtsp_reply(505, cseq), False, None
+        if method not in RTSP_METHODS:
+            return rtsp_reply(501, cseq), False, None
+        if method == "OPTIONS":
+            return rtsp_reply(200, cseq, [("Public", ", ".join(RTSP_METHODS))]), False, None
+        ch, prog, err = self._target(url)
+        if err:
+            return rtsp_reply(err, cseq), False, None
+        if method == "SETUP":
+            return self._setup(cseq, hdrs, ch, prog, peer, knobs)
+        if sess is None:
+            return rtsp_reply(454, cseq), False, None
+        sh = [("Session", sess.id)]
+        if method == "PLAY":
+            return self._play(cseq, hdrs, sess, knobs)
+        if method == "GET_PARAMETER":
+            with self.lock:
+                sess.info["keepalives"] += 1
+                pos = sess.info["offset"] or 0.0
+                if sess.played_at is not None and sess.info["state"] in ("playing", "ended"):
+                    pos = min(sess.prog["duration"], pos + time.monotonic() - sess.played_at)
+            if b"position" in body:
+                return rtsp_reply(200, cseq, sh, b"position: %.3f\r\n" % pos, "text/parameters"), False, None
+            return rtsp_reply(200, cseq, sh), False, None
+        # TEARDOWN
+        with self.lock:
+            proc = sess.proc
+            sess.proc = None
+            sess.gen += 1
+            if self.sessions.pop(sess.id, None) is not None:
+                self.teardowns += 1
+            sess.info["state"] = "torn_down"
+        if proc is not None:
+            self._kill(proc)
+        log("rtsp session %s: TEARDOWN" % sess.id)
+        return rtsp_reply(200, cseq, sh), False, None
+
+    def _setup(self, cseq, hdrs, ch, prog, peer, knobs):
+        if knobs["rtsp_setup_delay_ms"]:
+            time.sleep(knobs["rtsp_setup_delay_ms"] / 1000.0)
+        if knobs["rtsp_garbage"]:
+            return RTSP_GARBAGE, True, None
+        if knobs["rtsp_fail"]:
+            return rtsp_reply(knobs["rtsp_fail"], cseq), False, None
+        tr = [x.strip() for x in hdrs.get("transport", "").split(";")]
+        m = next((re.fullmatch(r"client_port=(\d+)(?:-\d+)?", x) for x in tr if x.startswith("client_port=")),
+                 None)
+        port = int(m.group(1)) if m else 0
+        if not tr or tr[0].upper() != "MP2T/H2221/UDP" or "unicast" not in tr or not 0 < port < 65536:
+            return rtsp_reply(461, cseq), False, None
+        timeout = knobs["rtsp_session_timeout"]
+        with self.lock:
+            sid = str(secrets.randbelow(9 * 10 ** 9) + 10 ** 9)
+            while sid in self.sessions:
+                sid = str(secrets.randbelow(9 * 10 ** 9) + 10 ** 9)
+            s = RtspSession(sid, ch, prog, peer, port, timeout, hdrs.get("user-agent"))
+            self.sessions[sid] = s
+            self.history.append(s)
+        log("rtsp session %s: SETUP %d/%d -> %s:%d" % (sid, ch, prog["pid"], peer, port))
+        return rtsp_reply(200, cseq, [
+            ("Session", "%s;timeout=%g" % (sid, timeout)),
+            ("Transport", "MP2T/H2221/UDP;unicast;client_port=%d;source=127.0.0.1" % port)]), False, None
+
+    def _play(self, cseq, hdrs, s, knobs):
+        sh = [("Session", s.id)]
+        if knobs["rtsp_play_fail"]:
+            return rtsp_reply(knobs["rtsp_play_fail"], cseq, sh), False, None
+        dur = s.prog["duration"]
+        rng = hdrs.get("range")
+        off = 0.0
+        if rng is not None:
+            m = re.fullmatch(r"\s*npt\s*=\s*(\d+(?:\.\d*)?)\s*-\s*(\S*)\s*", rng)
+            if not m:
+                return rtsp_reply(457, cseq, sh), False, None
+            off = float(m.group(1))
+        if off >= dur:
+            return rtsp_reply(457, cseq, sh), False, None
+        if not (self.default_media and os.access(self.mcsend, os.X_OK)):
+            log("rtsp: no media or no mcsend at %s: cannot PLAY" % self.mcsend)
+            return rtsp_reply(503, cseq, sh), False, None
+        with self.lock:
+            old = s.proc
+            s.proc = None
+            s.gen += 1
+            gen = s.gen
+            s.info.update(offset=off, scale=hdrs.get("scale"), play_now="x-playnow" in hdrs,
+                          no_flush="x-noflush" in hdrs, state="starting")
+            s.played_at = time.monotonic()
+            if "user-agent" in hdrs:
+                s.info["user_agent"] = hdrs["user-agent"]
+        if old is not None:
+            self._kill(old)
+        log("rtsp session %s: PLAY %d/%d from %.3f s" % (s.id, s.info["channel"], s.prog["pid"], off))
+
+        def go():
+            self.starts.put((s, gen))
+
+        return rtsp_reply(200, cseq, sh + [("Range", "npt=%.3f-%d.000" % (off, dur))]), False, go
+
+    def stats(self):
+        with self.lock:
+            return {"port": self.port, "open": len(self.sessions),
+                    "playing": sum(1 for s in self.sessions.values() if s.proc is not None and s.proc.poll() is None),
+                    "methods": dict(self.methods), "expired": self.expired, "teardowns": self.teardowns,
+                    "knobs": dict(self.knobs),
+                    "sessions": [dict(s.info) for s in self.history]}
+
+
 # ---- main -------------------------------------------------------------------
 
 DEFAULT_PACKAGES = ["UTX00", "UTX1H", "UTX4R"]
@@ -1449,7 +1867,17 @@ def main(argv=None):
                                                                                   "mcsend"))
     ap.add_argument("--media-dir", default=None)
     ap.add_argument("--fixtures", default=FIXTURES)
-    ap.add_argument("--rtsp-port", type=int, default=0)
+    ap.add_argument("--rtsp-port", type=int, default=0,
+                    help="U7D RTSP server on 127.0.0.1 (0 = ephemeral; the real port goes into the catchup URLs)")
+    ap.add_argument("--rtsp-session-timeout", type=float, default=60.0, metavar="S",
+                    help="RTSP sessions without a request for S seconds expire (default 60)")
+    ap.add_argument("--rtsp-setup-delay-ms", type=int, default=0, metavar="N", help="delay every SETUP reply")
+    ap.add_argument("--rtsp-fail", type=int, default=0, metavar="CODE", help="SETUP answers CODE (e.g. 454, 503)")
+    ap.add_argument("--rtsp-play-fail", type=int, default=0, metavar="CODE", help="PLAY answers CODE")
+    ap.add_argument("--rtsp-stop-after", type=float, default=None, metavar="S",
+                    help="stop sending S seconds into every PLAY (the session stays)")
+    ap.add_argument("--rtsp-garbage", action="store_true",
+                    help="answer SETUP with non-RTSP bytes and close the connection")
     ap.add_argument("--loss", type=float, default=0.0)
     ap.add_argument("--reorder", type=float, default=0.0)
     ap.add_argument("--version-bump", type=float, default=None, metavar="SEC")
@@ -1485,13 +1913,15 @@ def main(argv=None):
     except Stop:
         return 0
     finally:
-        for name in ("streams", "carousel", "http", "dns", "bump"):
+        for name in ("streams", "rtsp", "carousel", "http", "dns", "bump"):
             obj = children.get(name)
             if obj is None:
                 continue
             try:
                 if name == "streams":
                     obj.shutdown()
+                elif name == "rtsp":
+                    obj.stop()
                 elif name == "carousel":
                     obj.halt.set()
                     obj.join(2)
@@ -1579,10 +2009,14 @@ def run(args, workdir, media_dir, children):
         if s["id"] not in media_kind and kinds:
             media_kind[s["id"]] = "mpeg2" if s["id"] in enc_ids else rng.choice(kinds)
     media_of_group = {}
+    media_of_channel = {}                  # catchup: clear media (encrypted channels: mpeg2)
     for s in services:
         if s["group"] and media_kind.get(s["id"]):
             path = media["mpeg2-scrambled"] if s["id"] in enc_ids else media[media_kind[s["id"]]]
             media_of_group.setdefault(s["group"], path)
+        if media_kind.get(s["id"]):
+            media_of_channel.setdefault(s["id"], media["mpeg2"] if s["id"] in enc_ids
+                                        else media[media_kind[s["id"]]])
 
     # Cloud recordings: a few past programmes on subscribed channels.
     crng = random.Random("%s:cloud" % args.seed)
@@ -1686,12 +2120,39 @@ def run(args, workdir, media_dir, children):
         dns.start()
         children["dns"] = dns
 
+    rtsp = RtspServer(args.rtsp_port, app, media_of_channel, media.get("mpeg2"), args.mcsend, workdir, args)
+    app.rtsp_port = rtsp.port
+    rtsp.start()
+    children["rtsp"] = rtsp
+    if not os.access(args.mcsend, os.X_OK):
+        log("mcsend not found at %s: RTSP PLAY answers 503" % args.mcsend)
+
     def extra_stats():
         dcounts, ddropped = dns.stats() if dns else ({}, 0)
         return {"carousel": carousel.stats(), "streams": streams.stats() if streams else {},
-                "dns": dcounts, "dns_dropped": ddropped}
+                "dns": dcounts, "dns_dropped": ddropped, "rtsp": rtsp.stats()}
 
-    httpd = HttpServer(("127.0.0.1", args.http_port), make_handler(app, extra_stats))
+    def set_knobs(q):
+        """GET /fake/set?knob=value&...: the RTSP knobs, appserver_delay_ms and
+        appserver_fail (failures left from now); all or nothing."""
+        q = dict(q)
+        conv = {}
+        for k in ("appserver_delay_ms", "appserver_fail"):
+            if k in q:
+                try:
+                    conv[k] = max(0, int(q.pop(k)))
+                except ValueError:
+                    raise ValueError("bad value for %s" % k)
+        knobs = rtsp.set_knobs(q)
+        with app.lock:
+            if "appserver_delay_ms" in conv:
+                args.appserver_delay_ms = conv["appserver_delay_ms"]
+            if "appserver_fail" in conv:
+                app.fail_left = conv["appserver_fail"]
+            knobs.update(appserver_delay_ms=args.appserver_delay_ms, appserver_fail=app.fail_left)
+        return knobs
+
+    httpd = HttpServer(("127.0.0.1", args.http_port), make_handler(app, extra_stats, set_knobs))
     children["http"] = httpd
     port = httpd.server_address[1]
     app.base = "http://127.0.0.1:%d" % port
@@ -1769,6 +2230,7 @@ def run(args, workdir, media_dir, children):
         "appserver": app.base,
         "appserver_name": portal,
         "dns": "127.0.0.1:%d" % dns.port if dns else None,
+        "rtsp": rtsp.port,
         "entry": "%s:%d" % (entry_addr, entry_port),
         "sp_group": "%s:%d" % (sp_addr, sp_port),
         "epg_groups": ["%s:%d" % g for g in epg_groups],
@@ -1793,8 +2255,8 @@ def run(args, workdir, media_dir, children):
         json.dump(ready, f, ensure_ascii=False, indent=1)
     os.replace(tmp, os.path.join(workdir, "ready.json"))
     sizes = ", ".join("%s %d KB" % (g.name, g.bytes_per_cycle // 1024) for g in groups)
-    log("ready in %.1f s: appserver %s; carousel %s at %g kb/s each" % (time.time() - t0, app.base, sizes,
-                                                                       args.rate_kbps))
+    log("ready in %.1f s: appserver %s; RTSP 127.0.0.1:%d; carousel %s at %g kb/s each" % (
+        time.time() - t0, app.base, rtsp.port, sizes, args.rate_kbps))
     print("READY " + json.dumps(ready, ensure_ascii=False), flush=True)
     while True:
         time.sleep(3600)

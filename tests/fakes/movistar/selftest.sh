@@ -4,7 +4,9 @@
 #     .ci/netns tests/fakes/movistar/selftest.sh [extra fake_movistar options]
 # Checks: READY, every appserver action answers, every DVB-STP group decodes
 # with good CRCs and the EPG matches truth.json, one channel of each media
-# kind streams on demand and ffprobe sees the expected streams.
+# kind streams on demand and ffprobe sees the expected streams; then
+# rtsp_check.py (two fakes of its own, same media) exercises the U7D RTSP
+# catchup server and its knobs.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 W=$(mktemp -d /tmp/fake-movistar-selftest.XXXXXX)
@@ -42,4 +44,7 @@ for m in mpeg2 h264 mpeg2-sub; do
     echo "channel $g ($m): $s"
 done
 echo "stats: $(curl -s "$BASE/fake/stats" | head -c 300)..."
+kill -TERM $P 2>/dev/null || true
+wait $P || fail=1
+python3 "$here/rtsp_check.py" --media-dir "$W/media" --workdir "$W/rtsp" || fail=1
 [ $fail = 0 ] && echo "selftest OK" || { echo "selftest FAILED"; exit 1; }

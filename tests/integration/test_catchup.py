@@ -1,0 +1,329 @@
+"""Movistar 7-day catchup end to end: the URL forms players send, getCatchUpUrl
+on the fake appserver, RTSP SETUP/PLAY/GET_PARAMETER/TEARDOWN against the
+fake U7D server, the unicast TS through the core, continuous playback into
+the next programme, every error path, and no leaked sessions after a storm.
+
+One simulated network and one daemon serve the whole module (discovery takes
+a while); knobs of the fake are switched at run time through /fake/set."""
+import concurrent.futures
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+from conftest import Daemon, run, wait_for
+from test_movistar import FakeNet, movistar_plugin, wait_ready
+
+MARK = re.compile(rb"SGMARK pid=(\d+) ch=(\d+) t=(\d+)")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    work = str(tmp_path_factory.mktemp("catchup"))
+    media = str(tmp_path_factory.mktemp("cumedia"))
+    net = FakeNet(os.path.join(work, "net"), media, "--origin-days", "-6",
+                  "--rtsp-session-timeout", "6")
+    d = Daemon(work)
+    d.start(plugins=[movistar_plugin(net)],
+            server={"log_level": "info"},
+            extra={"admission": {"max_sources": 6}})
+    try:
+        wait_ready(d)
+        yield d, net
+    finally:
+        d.stop()
+        net.stop()
+
+
+def knobs(net, **kw):
+    q = "&".join("%s=%s" % (k, v) for k, v in kw.items())
+    with urllib.request.urlopen(net.info["appserver"] + "/fake/set?" + q, timeout=5) as r:
+        assert r.status == 200
+
+
+def rtsp_stats(net):
+    return net.stats()["rtsp"]
+
+
+def no_sessions(d, net, timeout=10):
+    wait_for(lambda: rtsp_stats(net)["open"] == 0, timeout=timeout, interval=0.1,
+             what="every RTSP session torn down")
+    wait_for(lambda: d.status()["sources"] == [] if isinstance(d.status().get("sources"), list)
+             else True, timeout=timeout, what="no sources left")
+
+
+def pick(net, want_media="mpeg2", min_dur=600):
+    """A published clear channel with media and a programme that ended
+    between 2 h and 2 days ago, plus the one after it."""
+    now = time.time()
+    for c in net.info["channels"]:
+        if c["encrypted"] or c.get("media") != want_media or not c.get("lcn"):
+            continue
+        progs = net.truth.get(str(c.get("replacement") or c["id"]), [])
+        progs = sorted(progs, key=lambda p: p["start"])
+        for a, b in zip(progs, progs[1:]):
+            if (now - 2 * 86400 < a["start"] and a["start"] + a["duration"] < now - 7200
+                    and a["duration"] >= min_dur and a["start"] + a["duration"] == b["start"]):
+                return c, a, b
+    raise AssertionError("no suitable channel/programme in the fake's truth")
+
+
+def read_stream(d, path, until=None, max_s=20, max_bytes=64 << 20):
+    """GET path; read until until(data) is true, the response ends or max_s.
+    Returns (status, headers, data, ended_by_server, seconds)."""
+    s = socket.create_connection((d.host, d.port), timeout=max_s)
+    s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
+    t0 = time.monotonic()
+    buf = b""
+    head = None
+    ended = False
+    while time.monotonic() - t0 < max_s and len(buf) < max_bytes:
+        s.settimeout(max(0.1, max_s - (time.monotonic() - t0)))
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            ended = True
+            break
+        buf += chunk
+        if head is None and b"\r\n\r\n" in buf:
+            head, buf = buf.split(b"\r\n\r\n", 1)
+        if head is not None and until and until(buf):
+            break
+    s.close()
+    lines = (head or b"").decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1]) if lines and lines[0] else 0
+    headers = {k.lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:] if ":" in l)}
+    return status, headers, buf, ended, time.monotonic() - t0
+
+
+def marks(data):
+    return [(int(p), int(c), int(t)) for p, c, t in MARK.findall(data)]
+
+
+def ffprobe_ok(data, workdir):
+    path = os.path.join(workdir, "cu-%d.ts" % random.randrange(1 << 30))
+    with open(path, "wb") as f:
+        f.write(data)
+    r = run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type,codec_name",
+             "-of", "json", path])
+    os.unlink(path)
+    assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
+    return json.loads(r.stdout)["streams"]
+
+
+def test_players_url_forms_play_the_right_programme_and_offset(env):
+    d, net = env
+    c, a, _ = pick(net)
+    before = rtsp_stats(net)["methods"].get("SETUP", 0)
+
+    # Kodi pvr.iptvsimple (catchup="flussonic-ts", stream URL .../mpegts)
+    t = a["start"] + 120
+    st, h, data, ended, _ = read_stream(
+        d, "/%s/mpegts/timeshift_abs-%d.ts" % (c["id"], t),
+        until=lambda b: len(marks(b)) >= 3 and len(b) > 400000)
+    assert st == 200 and h["content-type"].startswith("video/mp2t"), (st, h, data[:200])
+    m = marks(data)
+    assert m and all(p == a["pid"] and ch == int(c["id"]) for p, ch, _ in m), m
+    assert 120 <= m[0][2] <= 125, m  # the stream starts at the offset asked for
+    streams = ffprobe_ok(data, d.workdir)
+    assert {s["codec_type"] for s in streams} >= {"video", "audio"}, streams
+    assert data[:4][0] == 0x47 and data[188] == 0x47  # PAT/PMT first, whole packets
+
+    # the RTSP exchange as Movistar's STBs do it
+    sess = rtsp_stats(net)["sessions"][-1]
+    assert sess["pid"] == a["pid"] and sess["offset"] == 120
+    assert sess["user_agent"] == "MICA-IP-STB" and sess["scale"] and sess["play_now"] \
+        and sess["no_flush"], sess
+    no_sessions(d, net)  # the client left: TEARDOWN
+
+    # TiviMate: archive-T-D.ts ends after D seconds by itself
+    t = a["start"] + 300
+    st, h, data, ended, secs = read_stream(d, "/%s/archive-%d-6.ts" % (c["id"], t), max_s=20)
+    assert st == 200 and ended, (st, secs)
+    m = marks(data)
+    assert m and m[0][0] == a["pid"] and 300 <= m[0][2] <= 302 and m[-1][2] <= 307, m
+    assert 5 <= secs <= 10, secs
+    no_sessions(d, net)
+
+    # the other time forms reach the same programme
+    for form in ("%d" % (a["start"] + 60), "%d.ts" % (a["start"] + 60),
+                 time.strftime("%Y%m%d%H%M%S", time.localtime(a["start"] + 60)),
+                 "video-%d.ts" % (a["start"] + 60), "mono-timeshift_abs-%d.ts" % (a["start"] + 60),
+                 "mpegts?utc=%d" % (a["start"] + 60)):
+        st, h, data, ended, _ = read_stream(d, "/%s/%s" % (c["id"], form),
+                                            until=lambda b: len(marks(b)) >= 1, max_s=10)
+        m = marks(data)
+        assert st == 200 and m and m[0][0] == a["pid"] and 60 <= m[0][2] <= 63, (form, st, m)
+    no_sessions(d, net)
+    assert rtsp_stats(net)["methods"]["SETUP"] >= before + 8
+
+    # HEAD: 200 without negotiating anything
+    setups = rtsp_stats(net)["methods"]["SETUP"]
+    cu = net.stats()["requests"].get("getCatchUpUrl", 0)
+    code, h, body = d.request("HEAD", "/%s/timeshift_abs-%d.ts" % (c["id"], t))
+    assert code == 200 and h["content-type"].startswith("video/mp2t")
+    assert rtsp_stats(net)["methods"]["SETUP"] == setups
+    assert net.stats()["requests"].get("getCatchUpUrl", 0) == cu
+
+
+def test_continuous_playback_joins_the_next_programme(env):
+    d, net = env
+    c, a, b = pick(net)
+    t = a["start"] + a["duration"] - 4
+    st, h, data, ended, secs = read_stream(
+        d, "/%s/timeshift_abs-%d.ts" % (c["id"], t),
+        until=lambda buf: any(p == b["pid"] and tt >= 3 for p, _, tt in marks(buf)), max_s=25)
+    m = marks(data)
+    pids = [p for p, _, _ in m]
+    assert st == 200 and a["pid"] in pids and b["pid"] in pids, m
+    assert pids.index(b["pid"]) > pids.index(a["pid"])
+    first_b = next(x for x in m if x[0] == b["pid"])
+    assert first_b[2] == 0, m  # the next programme from its start
+    # one response, readable across the join: ffprobe sees no error
+    streams = ffprobe_ok(data, d.workdir)
+    assert {s["codec_type"] for s in streams} >= {"video", "audio"}
+    # the join is flagged: PAT and PMT again after it, discontinuity indicators set
+    join = data.index(b"SGMARK pid=%d" % b["pid"])
+    before = data[:join]
+    disc = [i for i in range(before.rfind(b"SGMARK pid=%d" % a["pid"]) // 188 * 188,
+                             len(data) - 188, 188)
+            if data[i] == 0x47 and data[i + 3] & 0x20 and data[i + 4] > 0 and data[i + 5] & 0x80]
+    assert disc, "no discontinuity indicator after the join"
+    assert d.metric("streamgate_movistar_catchup_negotiations_total", {"result": "ok"}) >= 2
+    no_sessions(d, net)
+
+
+def expect_json_error(d, path, code, text):
+    st, h, body = d.request("GET", path)
+    assert st == code, (path, st, body[:300])
+    msg = json.loads(body)
+    assert re.search(text, json.dumps(msg)), (path, msg)
+    return h, msg
+
+
+def test_errors_map_to_clear_replies(env):
+    d, net = env
+    c, a, _ = pick(net)
+    t = a["start"] + 60
+    # unknown channel; no programme at T (the reason names the guide's window)
+    expect_json_error(d, "/999999/timeshift_abs-%d.ts" % t, 404, "unknown channel")
+    first = min(p["start"] for p in net.truth[str(c.get("replacement") or c["id"])])
+    _, msg = expect_json_error(d, "/%s/timeshift_abs-%d.ts" % (c["id"], first - 3600), 404,
+                               "no programme on channel %s at .*guide covers" % c["id"])
+    # a time that has not come yet
+    expect_json_error(d, "/%s/%d" % (c["id"], time.time() + 7200), 400, "in the future")
+
+    # the appserver does not answer
+    knobs(net, appserver_fail=100000)
+    try:
+        h, _ = expect_json_error(d, "/%s/timeshift_abs-%d.ts" % (c["id"], t), 503,
+                                 "Movistar catchup service unreachable")
+        assert "retry-after" in h
+    finally:
+        knobs(net, appserver_fail=0)
+
+    # the RTSP server refuses: 502 with its status; garbage: 502 too
+    for knob, text in ((dict(rtsp_fail=454), "SETUP answered 454"),
+                       (dict(rtsp_play_fail=503), "PLAY answered 503"),
+                       (dict(rtsp_garbage=1), "bad RTSP reply|closed the connection")):
+        knobs(net, **knob)
+        try:
+            expect_json_error(d, "/%s/timeshift_abs-%d.ts" % (c["id"], t), 502, text)
+        finally:
+            knobs(net, rtsp_fail=0, rtsp_play_fail=0, rtsp_garbage=0)
+    no_sessions(d, net)  # the refused PLAY's session was torn down too
+
+    # admission: max_sources = 6
+    conns = []
+    try:
+        for i in range(6):
+            s = socket.create_connection((d.host, d.port))
+            s.sendall(("GET /%s/timeshift_abs-%d.ts HTTP/1.1\r\nHost: x\r\n\r\n"
+                       % (c["id"], t + 10 * i)).encode())
+            conns.append(s)
+        wait_for(lambda: rtsp_stats(net)["playing"] == 6, timeout=15, what="6 sessions playing")
+        h, _ = expect_json_error(d, "/%s/timeshift_abs-%d.ts" % (c["id"], t), 503,
+                                 "max_sources")
+        assert h.get("retry-after")
+    finally:
+        for s in conns:
+            s.close()
+    no_sessions(d, net)
+
+
+def test_keepalive_follows_the_server_timeout(env):
+    d, net = env
+    c, a, _ = pick(net)
+    # the fake's sessions expire after 6 s without a request: GET_PARAMETER every 3 s
+    st, h, data, ended, secs = read_stream(
+        d, "/%s/timeshift_abs-%d.ts" % (c["id"], a["start"] + 30), max_s=14)
+    assert st == 200 and not ended and secs >= 13
+    m = marks(data)
+    assert m[-1][2] - m[0][2] >= 11, m  # streamed all along
+    sess = rtsp_stats(net)["sessions"][-1]
+    assert sess["keepalives"] >= 3 and sess["state"] != "expired", sess
+    no_sessions(d, net)
+    assert rtsp_stats(net)["expired"] == 0
+
+
+def test_seek_storm_leaks_nothing(env):
+    d, net = env
+    c, a, _ = pick(net)
+    fds = len(os.listdir("/proc/%d/fd" % d.proc.pid))
+    teardowns = rtsp_stats(net)["teardowns"]
+    rnd = random.Random(5)
+
+    def seek(i):
+        t = a["start"] + rnd.randrange(0, a["duration"] - 60)
+        st, h, data, ended, _ = read_stream(
+            d, "/%s/timeshift_abs-%d.ts?priority=50" % (c["id"], t),
+            until=lambda b: len(b) > rnd.choice([0, 2000, 50000]), max_s=10)
+        return st
+
+    with concurrent.futures.ThreadPoolExecutor(6) as ex:
+        codes = list(ex.map(seek, range(200)))
+    # every request got the stream or a clean admission refusal
+    assert set(codes) <= {200, 503} and codes.count(200) >= 150, codes
+    no_sessions(d, net, timeout=20)
+    wait_for(lambda: d.status()["admission"]["clients"] == 0, timeout=10, what="slots")
+    wait_for(lambda: len(os.listdir("/proc/%d/fd" % d.proc.pid)) <= fds + 2, timeout=10,
+             what="descriptors back to %d" % fds)
+    assert rtsp_stats(net)["expired"] == 0
+    assert rtsp_stats(net)["teardowns"] >= teardowns + codes.count(200) - 5
+
+
+def test_plain_mode_and_teardown_at_shutdown(env):
+    d, net = env
+    c, a, b = pick(net)
+    conf = dict(plugins=[movistar_plugin(net, continuous=False)],
+                extra={"admission": {"max_sources": 6}})
+    d.restart(**conf)
+    wait_for(lambda: d.status()["catalog"]["channels"] > 0 if isinstance(
+        d.status()["catalog"].get("channels"), int) else True, timeout=30)
+    # continuous = false: the response ends with the programme
+    t = a["start"] + a["duration"] - 3
+    st, h, data, ended, secs = read_stream(d, "/%s/timeshift_abs-%d.ts" % (c["id"], t), max_s=15)
+    m = marks(data)
+    assert st == 200 and ended and {p for p, _, _ in m} == {a["pid"]}, (st, ended, m)
+    no_sessions(d, net)
+
+    # shutdown with a session playing: TEARDOWN goes out before the daemon exits
+    teardowns = rtsp_stats(net)["teardowns"]
+    s = socket.create_connection((d.host, d.port))
+    s.sendall(("GET /%s/timeshift_abs-%d.ts HTTP/1.1\r\nHost: x\r\n\r\n"
+               % (c["id"], a["start"] + 5)).encode())
+    wait_for(lambda: rtsp_stats(net)["playing"] == 1, timeout=10, what="a session playing")
+    d.stop(check=False)
+    s.close()
+    wait_for(lambda: rtsp_stats(net)["open"] == 0, timeout=5, what="TEARDOWN at shutdown")
+    assert rtsp_stats(net)["teardowns"] == teardowns + 1 and rtsp_stats(net)["expired"] == 0
+    d.start()
