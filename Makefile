@@ -69,6 +69,7 @@ bench: build
 	bench/foundation.sh $(BUILD)
 	bench/live.sh $(BUILD)
 	bench/movistar.sh $(BUILD)
+	bench/catchup.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN) $(FUZZ)

@@ -12,27 +12,11 @@
 # here is a pass/fail test.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-if [ -z "${SG_BENCH_NETNS:-}" ]; then
-    SG_BENCH_NETNS=1 exec "$ROOT/.ci/netns" env SG_BENCH_NETNS=1 "$0" "$@"
-fi
-BUILD=${1:-build}
-SG="$ROOT/$BUILD/streamgate"
-MCSEND="$ROOT/$BUILD/tests/fakes/mcsend"
+. "$ROOT/bench/lib.sh"
+bench_init sgmv "$@"
 FAKE="$ROOT/tests/fakes/movistar/fake_movistar.py"
 SNIFF="$ROOT/tests/fakes/movistar/sniff.py"
-W=$(mktemp -d /tmp/sgmv-XXXXXX)
-PIDS=""
-cleanup() {
-    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$W"
-}
-trap cleanup EXIT INT TERM
-HZ=$(getconf CLK_TCK)
-cpu() { awk -v hz="$HZ" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat"; }
-hwm() { awk '$1 == "VmHWM:" { print $2 }' "/proc/$1/status"; }
 status() { curl -s -m 5 "$BASE/api/status"; }
-field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
 # CPU seconds and peak RSS (KiB) of a command, from its rusage
 rusage() {
     python3 - "$@" <<'PY'

@@ -385,7 +385,13 @@ sg_hub_read_cb(evutil_socket_t fd, short what, void *arg)
     if (h->reorder.reordered != reord0) {
         sg_metric_add(sg_m_reordered, NULL, (double)(h->reorder.reordered - reord0));
     }
-    if (h->clients) sg_hub_schedule_flush(h, sg_hub_now_us);
+    /* The first data goes out at once: a waiting client starts now, not a
+     * batch period later. */
+    if (h->clients && h->flushed == 0) {
+        sg_hub_flush(h);
+    } else if (h->clients) {
+        sg_hub_schedule_flush(h, sg_hub_now_us);
+    }
 }
 
 /* ---- clients ----------------------------------------------------------------------------- */

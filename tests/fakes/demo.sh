@@ -28,7 +28,7 @@ echo "starting the simulated Movistar network (first run generates its media)...
 mkdir -p var/demo/movistar
 python3 tests/fakes/movistar/fake_movistar.py --workdir var/demo/movistar \
     --media-dir var/demo/movistar-media --mcsend "./$BUILD/tests/fakes/mcsend" \
-    --http-port 18080 --dns-port 18053 --hostnames --entry 239.255.2.129:3937 --sp-group 239.255.2.154:3937 \
+    --http-port 18080 --dns-port 18053 --hostnames --origin-days -6 --entry 239.255.2.129:3937 --sp-group 239.255.2.154:3937 \
     --epg-base 239.255.2.130 --channel-net 239.255.0.0 >var/demo/movistar/ready.txt &
 mv=$!
 i=0
@@ -68,6 +68,8 @@ cat <<MSG
   Multicast (shared hub, fast start): $base/demo4/mpegts
   Movistar (simulated network; channels appear within about 20 s,
   the 8-day guide right after):       $base/58/live   (Telemadrid)
+  Movistar catchup over RTSP (the fake U7D server; keeps playing into
+  the next programme):                $base/58/timeshift_abs-$(( $(date +%s) - 7200 )).ts
   udpxy URL of the same group:        $base/udp/239.255.42.1:5000
   udpxy-style status page:            $base/status
   Catchup:  $base/demo1/timeshift_abs-$(( $(date +%s) - 3600 )).ts   (one hour ago)

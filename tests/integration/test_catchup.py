@@ -28,8 +28,11 @@ MARK = re.compile(rb"SGMARK pid=(\d+) ch=(\d+) t=(\d+)")
 def env(tmp_path_factory):
     work = str(tmp_path_factory.mktemp("catchup"))
     media = str(tmp_path_factory.mktemp("cumedia"))
+    # groups of its own: test_movistar's fake runs beside this one
     net = FakeNet(os.path.join(work, "net"), media, "--origin-days", "-6",
-                  "--rtsp-session-timeout", "6")
+                  "--rtsp-session-timeout", "6", "--entry", "239.254.2.129:3937",
+                  "--sp-group", "239.254.2.154:3937", "--epg-base", "239.254.2.130",
+                  "--channel-net", "239.254.0.0")
     d = Daemon(work)
     d.start(plugins=[movistar_plugin(net)],
             server={"log_level": "info"},

@@ -24,7 +24,7 @@ section (the only one with the CRC flag set).
   getCatchUpUrl / getRecordingData: SETUP / PLAY / GET_PARAMETER / TEARDOWN
   on 127.0.0.1:--rtsp-port, the programme sent as raw MPEG-TS over UDP by
   mcsend with SGMARK markers, sessions that expire without keep-alives,
-  failure knobs (--rtsp-*, or GET /fake/set?rtsp_fail=454&... during a run).
+  --rtsp-rate MBPS (constant-rate catchup streams, for benchmarks); failure knobs (--rtsp-*, or GET /fake/set?rtsp_fail=454&... during a run).
 
 * optionally (--dns-port) the IPTV network's DNS server (172.26.23.3 on the
   real network): *.imagenio.telefonica.net -> 127.0.0.1 over UDP; with
@@ -1581,6 +1581,7 @@ class RtspServer(socketserver.ThreadingTCPServer):
         self.logfile = os.path.join(logdir, "mcsend-rtsp.log")
         self.verbose = args.verbose
         self.knobs = {k: getattr(args, k) for k in RTSP_KNOBS}
+        self.rate_mbps = args.rtsp_rate
         self.lock = threading.Lock()
         self.sessions = {}                            # id -> RtspSession
         self.history = collections.deque(maxlen=RTSP_HISTORY)
@@ -1652,6 +1653,8 @@ class RtspServer(socketserver.ThreadingTCPServer):
                            "--marker-start", str(int(off)), "--duration", "%.3f" % max(0.001, dur - off)]
         if self.knobs["rtsp_stop_after"] is not None:
             cmd += ["--stop-after", "%g" % self.knobs["rtsp_stop_after"]]
+        if self.rate_mbps:
+            cmd += ["--rate", "%g" % self.rate_mbps]
         cmd += [media, "%s:%d" % (s.peer, s.info["client_port"])]
         lf = open(self.logfile, "ab")
         try:
@@ -1876,6 +1879,8 @@ def main(argv=None):
     ap.add_argument("--rtsp-play-fail", type=int, default=0, metavar="CODE", help="PLAY answers CODE")
     ap.add_argument("--rtsp-stop-after", type=float, default=None, metavar="S",
                     help="stop sending S seconds into every PLAY (the session stays)")
+    ap.add_argument("--rtsp-rate", type=float, default=0.0, metavar="MBPS",
+                    help="send catchup streams at this constant rate instead of the media's own (benchmarks)")
     ap.add_argument("--rtsp-garbage", action="store_true",
                     help="answer SETUP with non-RTSP bytes and close the connection")
     ap.add_argument("--loss", type=float, default=0.0)

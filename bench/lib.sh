@@ -1,0 +1,31 @@
+# Sourced by the bench/*.sh scripts after they set ROOT: re-run inside a
+# private network namespace (.ci/netns), a scratch directory $W that goes
+# away with every process started into $PIDS, and small /proc readers.
+#
+#   bench_init NAME "$@"       sets BUILD (first argument, default build),
+#                              SG, MCSEND, SGBENCH, W, PIDS, HZ
+if [ -z "${SG_BENCH_NETNS:-}" ]; then
+    SG_BENCH_NETNS=1 exec "$ROOT/.ci/netns" env SG_BENCH_NETNS=1 "$0" "$@"
+fi
+bench_init() {
+    BUILD=${2:-build}
+    SG="$ROOT/$BUILD/streamgate"
+    MCSEND="$ROOT/$BUILD/tests/fakes/mcsend"
+    SGBENCH="$ROOT/$BUILD/bench/sgbench"
+    W=$(mktemp -d "/tmp/$1-XXXXXX")
+    PIDS=""
+    HZ=$(getconf CLK_TCK)
+    trap bench_cleanup EXIT INT TERM
+}
+bench_cleanup() {
+    for p in $PIDS; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$W"
+}
+# CPU seconds used so far by one process
+cpu() { awk -v hz="$HZ" '{ printf "%.3f", ($14 + $15) / hz }' "/proc/$1/stat"; }
+# peak and current RSS in KiB
+hwm() { awk '$1 == "VmHWM:" { print $2 }' "/proc/$1/status"; }
+rss() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"; }
+# evaluate a Python expression on the JSON object read from stdin (as d)
+field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
