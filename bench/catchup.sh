@@ -149,9 +149,9 @@ read -r D50 D99 G50 G99 <"$W/ttfb"
 # measure NAME PID URLFILE: SESSIONS sgbench clients over the URLs, CPU and RSS of PID
 # over RUN seconds of steady state
 measure() {
-    name=$1 pid=$2
+    name=$1 pid=$2 urls=$3
     set --
-    while read -r u; do set -- "$@" -u "$u"; done <"$3"
+    while read -r u; do set -- "$@" -u "$u"; done <"$urls"
     ramp=$((SESSIONS / 20 + 1))
     "$SGBENCH" "$@" -c "$SESSIONS" -r 20 -d $((ramp + 3 + RUN + 1)) -k 8000 -q --json "$W/$name.json" &
     bpid=$!
