@@ -23,19 +23,9 @@ bench_init sgcu "$@"
 SESSIONS=${SESSIONS:-100}
 RUN=${RUN:-20}
 REQUESTS=${REQUESTS:-200}
-FAKE="$ROOT/tests/fakes/movistar/fake_movistar.py"
 
 echo "bench: starting the simulated Movistar network (catchup at 8 Mb/s)" >&2
-python3 "$FAKE" --workdir "$W/net" --media-dir "$W/media" --mcsend "$MCSEND" \
-    --origin-days -6 --rtsp-rate 8 >"$W/ready.txt" 2>"$W/fake.log" &
-PIDS="$PIDS $!"
-i=0
-until grep -q '^READY' "$W/ready.txt" 2>/dev/null; do
-    i=$((i + 1)); [ $i -gt 600 ] && { echo "bench: the fake did not start" >&2; cat "$W/fake.log" >&2; exit 1; }
-    sleep 0.1
-done
-INFO="$W/net/ready.json"
-APPSERVER=$(field 'd["appserver"]' <"$INFO")
+bench_fake --origin-days -6 --rtsp-rate 8
 cat >"$W/sg.conf" <<EOF
 server = { listen = [ "127.0.0.1:0" ]; state_dir = "$W/state"; log_level = "warn"; access_log = false; };
 plugins = ( { name = "movistar"; iptv_address = "127.0.0.1"; dns = ""; appserver = [ "$APPSERVER" ]; } );

@@ -29,3 +29,17 @@ hwm() { awk '$1 == "VmHWM:" { print $2 }' "/proc/$1/status"; }
 rss() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"; }
 # evaluate a Python expression on the JSON object read from stdin (as d)
 field() { python3 -c "import json,sys; d=json.load(sys.stdin); print(eval(sys.argv[1]))" "$1"; }
+# Start the simulated Movistar network (extra fake_movistar.py options as
+# arguments) and wait for it: sets INFO (its ready.json) and APPSERVER.
+bench_fake() {
+    python3 "$ROOT/tests/fakes/movistar/fake_movistar.py" --workdir "$W/net" --media-dir "$W/media" \
+        --mcsend "$MCSEND" "$@" >"$W/ready.txt" 2>"$W/fake.log" &
+    PIDS="$PIDS $!"
+    i=0
+    until grep -q '^READY' "$W/ready.txt" 2>/dev/null; do
+        i=$((i + 1)); [ $i -gt 600 ] && { echo "bench: the fake did not start" >&2; cat "$W/fake.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    INFO="$W/net/ready.json"
+    APPSERVER=$(field 'd["appserver"]' <"$INFO")
+}

@@ -14,7 +14,6 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$ROOT/bench/lib.sh"
 bench_init sgmv "$@"
-FAKE="$ROOT/tests/fakes/movistar/fake_movistar.py"
 SNIFF="$ROOT/tests/fakes/movistar/sniff.py"
 status() { curl -s -m 5 "$BASE/api/status"; }
 # CPU seconds and peak RSS (KiB) of a command, from its rusage
@@ -28,16 +27,7 @@ PY
 }
 
 echo "bench: starting the simulated Movistar network" >&2
-python3 "$FAKE" --workdir "$W/net" --media-dir "$W/media" --mcsend "$MCSEND" \
-    >"$W/ready.txt" 2>"$W/fake.log" &
-PIDS="$PIDS $!"
-i=0
-until grep -q '^READY' "$W/ready.txt" 2>/dev/null; do
-    i=$((i + 1)); [ $i -gt 600 ] && { echo "bench: the fake did not start" >&2; cat "$W/fake.log" >&2; exit 1; }
-    sleep 0.1
-done
-INFO="$W/net/ready.json"
-APPSERVER=$(field 'd["appserver"]' <"$INFO")
+bench_fake
 NCHAN=$(field 'len(d["channels"])' <"$INFO")
 NPROG=$(field 'd["programmes"]' <"$INFO")
 EPG_GROUPS=$(field '" ".join(d["epg_groups"])' <"$INFO")
