@@ -69,15 +69,20 @@ read -r CH PID PSTART PDUR <"$W/pick"
 # ---- 1. request -> first TS byte ------------------------------------------------------
 echo "bench: $REQUESTS catchup requests, each next to the same exchange made directly" >&2
 python3 - "$BASE" "$APPSERVER" "$CH" "$PID" "$PSTART" "$PDUR" "$REQUESTS" >"$W/ttfb" <<'PY'
-import json, random, socket, sys, time, urllib.request
+import http.client, json, random, socket, sys, time
 base, app, ch, pid, pstart, pdur, n = sys.argv[1:8]
 pstart, pdur, n = int(pstart), int(pdur), int(n)
 host, port = base[7:].rsplit(":", 1)
 
+# the appserver connection is kept alive, as streamgate keeps its own
+ah, ap = app[7:].split("/")[0].rsplit(":", 1)
+appconn = http.client.HTTPConnection(ah, int(ap), timeout=5)
+
 def direct(off):
     t0 = time.perf_counter()
-    body = urllib.request.urlopen("%s/appserver/mvtv.do?action=getCatchUpUrl&extInfoID=%s&channelID=%s&mode=1"
-                                  % (app, pid, ch), timeout=5).read()
+    appconn.request("GET", "/appserver/mvtv.do?action=getCatchUpUrl&extInfoID=%s&channelID=%s&mode=1"
+                    % (pid, ch))
+    body = appconn.getresponse().read()
     url = json.loads(body)["resultData"]["url"]
     h, p = url[7:].split("/")[0].split(":")
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

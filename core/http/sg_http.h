@@ -114,7 +114,8 @@ void sg_http_reply_file(sg_http_req_t *r, const char *path, const char *ctype);
 /* ---- streams ------------------------------------------------------------- */
 /* Send the status line and headers now; length -1: the body ends by close. */
 void sg_http_stream_start(sg_http_req_t *r, int status, const char *ctype, int64_t length);
-/* Queue body bytes (copied). Returns the client's backlog in bytes. */
+/* Body bytes: while nothing is queued, a large piece goes straight to the
+ * socket; the rest is queued (copied). Returns the client's backlog. */
 size_t sg_http_stream_write(sg_http_req_t *r, const void *data, size_t len);
 size_t sg_http_stream_backlog(sg_http_req_t *r);
 /* Zero-copy: len bytes at off of file fd (an append-only memfd whose

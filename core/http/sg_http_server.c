@@ -1043,6 +1043,9 @@ sg_http_stream_start(sg_http_req_t *r, int status, const char *ctype, int64_t le
     bufferevent_set_max_single_write(r->conn->bev, 1u << 20);
 }
 
+/* Below this a write is only queued: small pieces coalesce in the buffer. */
+#define SG_HTTP_DIRECT_MIN 4096
+
 size_t
 sg_http_stream_write(sg_http_req_t *r, const void *data, size_t len)
 {
@@ -1051,8 +1054,19 @@ sg_http_stream_write(sg_http_req_t *r, const void *data, size_t len)
         if (r->length >= 0 && r->body_bytes + len > (uint64_t)r->length) {
             len = (size_t)((uint64_t)r->length - r->body_bytes); /* never past Content-Length */
         }
-        evbuffer_add(out, data, len);
         r->body_bytes += len;
+        if (len >= SG_HTTP_DIRECT_MIN && evbuffer_get_length(out) == 0) {
+            /* Nothing queued: straight to the socket, no copy into the
+             * buffer (a client that keeps up never has anything queued).
+             * EAGAIN and errors alike queue the rest; the bufferevent
+             * reports a broken connection through its event callback. */
+            ssize_t w = send(bufferevent_getfd(r->conn->bev), data, len, MSG_NOSIGNAL);
+            if (w > 0) {
+                data = (const char *)data + w;
+                len -= (size_t)w;
+            }
+        }
+        if (len > 0) evbuffer_add(out, data, len);
     }
     return evbuffer_get_length(out);
 }

@@ -29,11 +29,12 @@
 #include "util/sg_util.h"
 
 #define SG_HUB_STAGE (256u << 10)                    /* staged before a write */
+#define SG_HUB_STAGE_PRIV (64u << 10)                /* one client: sent sooner */
 #define SG_HUB_PUNCH (256u << 10)                    /* free ring in steps    */
 #define SG_HUB_KEYS 128                              /* keyframes remembered  */
 #define SG_HUB_RECV_BATCH 32                         /* datagrams per recvmmsg */
 #define SG_HUB_RECV_ROUNDS 16                        /* recvmmsg calls per wakeup */
-#define SG_HUB_READ_PAUSE_US 4000                    /* coalesce datagram wakeups */
+#define SG_HUB_READ_PAUSE_US 20000                   /* coalesce datagram wakeups */
 #define SG_HUB_DGRAM 2048
 #define SG_HUB_KEY_WAIT_US 1000000                   /* no keyframe: start anyway */
 #define SG_HUB_MIN_BACKLOG (2u << 20)
@@ -89,7 +90,7 @@ struct sg_hub_s {
     uint64_t ring_start, punched;  /* oldest usable offset; freed below    */
     uint8_t *stage;                /* packets not yet in the ring file:    */
     uint64_t stage_base;           /* written once per flush, not per read */
-    size_t stage_len;
+    size_t stage_len, stage_cap;
     uint64_t last_flush_us;
     sg_hub_key_t keys[SG_HUB_KEYS];
     unsigned nkeys, key_next;
@@ -104,7 +105,7 @@ struct sg_hub_s {
     int gap_ms;
     uint64_t max_us;
     int splice;                    /* flag each PID's first packet         */
-    int dgrams_ticks;
+    int ticks;                     /* private ticks since the last measure */
     uint8_t seen_pid[8192 / 8];
 };
 
@@ -237,6 +238,41 @@ sg_hub_splice_mark(sg_hub_t *h, uint8_t *pkt, uint8_t *disc)
 
 static void sg_hub_append_one(sg_hub_t *h, const uint8_t *pkt, uint64_t now);
 
+/* A private hub whose one client has not started yet. */
+static int
+sg_hub_priv_waiting(const sg_hub_t *h)
+{
+    return h->priv && h->clients && h->clients->state == SG_HC_WAIT;
+}
+
+/* A private hub whose one client is live: nobody else will ever read its
+ * ring, so the staged bytes go straight to that client's socket instead of
+ * through the ring file (no page-cache write, no hole punching). The ring
+ * is written again only while the client is not live (before it starts,
+ * or while a too-slow client waits to restart at a keyframe). */
+static int
+sg_hub_direct(const sg_hub_t *h)
+{
+    return h->priv && h->clients && h->clients->state == SG_HC_LIVE;
+}
+
+/* The staged bytes to the direct client; returns its backlog. */
+static size_t
+sg_hub_send_stage(sg_hub_t *h, sg_hub_client_t *c)
+{
+    size_t n = h->stage_len;
+    if (n > 0) {
+        sg_http_stream_write(c->r, h->stage, n);
+        c->sent += n;
+        if (c->ops->sent) c->ops->sent(c->arg, n);
+    }
+    h->stage_len = 0;
+    h->stage_base = h->wpos;
+    h->ring_start = h->wpos; /* the ring file holds nothing newer */
+    c->cur = h->wpos;
+    return sg_http_stream_backlog(c->r);
+}
+
 static void
 sg_hub_append_packet(sg_hub_t *h, const uint8_t *pkt, uint64_t now)
 {
@@ -253,7 +289,13 @@ sg_hub_append_packet(sg_hub_t *h, const uint8_t *pkt, uint64_t now)
 static void
 sg_hub_append_one(sg_hub_t *h, const uint8_t *pkt, uint64_t now)
 {
-    if (h->stage_len + SG_TS_PACKET > SG_HUB_STAGE) sg_hub_commit(h);
+    if (h->stage_len + SG_TS_PACKET > h->stage_cap) {
+        if (sg_hub_direct(h)) {
+            sg_hub_send_stage(h, h->clients);
+        } else {
+            sg_hub_commit(h);
+        }
+    }
     if (sg_ts_scan_packet(&h->scan, pkt) & SG_TS_KEY) {
         h->keys[h->key_next] = (sg_hub_key_t){h->wpos, now};
         h->key_next = (h->key_next + 1) % SG_HUB_KEYS;
@@ -319,20 +361,16 @@ sg_hub_datagram(sg_hub_t *h, const uint8_t *d, size_t n)
     }
 }
 
-static void
-sg_hub_rearm_cb(evutil_socket_t fd, short what, void *arg)
-{
-    sg_hub_t *h = arg;
-    (void)fd;
-    (void)what;
-    event_add(h->rd, NULL);
-}
 
+/* After a read: flush when the batch is full or due, or due before the
+ * read after next would see it (reads of a flowing source come every
+ * pause: the flush rides on one of them instead of waking the loop on its
+ * own). The batch timer is for a source that went quiet. */
 static void
 sg_hub_schedule_flush(sg_hub_t *h, uint64_t now)
 {
     uint64_t due = h->last_flush_us + (uint64_t)h->hubs->conf.batch_ms * 1000;
-    if (h->wpos - h->flushed >= h->hubs->conf.batch_bytes || now >= due) {
+    if (h->wpos - h->flushed >= h->hubs->conf.batch_bytes || now + SG_HUB_READ_PAUSE_US / 2 >= due) {
         sg_hub_flush(h);
     } else if (h->wpos > h->flushed && !event_pending(h->batch, EV_TIMEOUT, NULL)) {
         struct timeval tv = {0, (suseconds_t)(due - now)};
@@ -340,6 +378,13 @@ sg_hub_schedule_flush(sg_hub_t *h, uint64_t now)
     }
 }
 
+
+/* Reading: the socket's read event wakes the hub; it reads everything there
+ * is, then lets datagrams gather for a pause and reads again without
+ * asking epoll (a source that flows is polled on a timer: no epoll_ctl, no
+ * wakeup per datagram). When a read finds nothing, the read event is armed
+ * again. The kernel buffer holds far more than a pause's worth; batching
+ * downstream is 50 ms anyway. */
 static void
 sg_hub_read_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -349,6 +394,7 @@ sg_hub_read_cb(evutil_socket_t fd, short what, void *arg)
     uint64_t lost0 = h->reorder.lost, reord0 = h->reorder.reordered;
     int round, i, n, got = 0;
 
+    (void)fd;
     (void)what;
     for (i = 0; i < SG_HUB_RECV_BATCH; i++) {
         iov[i].iov_base = sg_hub_rx[i];
@@ -359,7 +405,7 @@ sg_hub_read_cb(evutil_socket_t fd, short what, void *arg)
     }
     sg_hub_now_us = sg_mono_us();
     for (round = 0; round < SG_HUB_RECV_ROUNDS; round++) {
-        n = recvmmsg(fd, msgs, SG_HUB_RECV_BATCH, MSG_DONTWAIT, NULL);
+        n = recvmmsg(h->fd, msgs, SG_HUB_RECV_BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0) break;
         got += n;
         for (i = 0; i < n; i++) {
@@ -372,22 +418,25 @@ sg_hub_read_cb(evutil_socket_t fd, short what, void *arg)
         }
         if (n < SG_HUB_RECV_BATCH) break;
     }
-    /* Let datagrams gather for a few ms before the next wakeup: one
-     * recvmmsg then takes dozens, instead of one wakeup per datagram. The
-     * kernel buffer holds far more than that; batching downstream is 50 ms. */
+    if (got == 0) {
+        event_add(h->rd, NULL);
+        return;
+    }
     {
-        struct timeval tv = {0, SG_HUB_READ_PAUSE_US};
+        /* No pause while a private hub's client waits for its first byte. */
+        struct timeval tv = {0, sg_hub_priv_waiting(h) ? 0 : SG_HUB_READ_PAUSE_US};
         event_add(h->rearm, &tv);
     }
-    if (got == 0) return;
     h->last_rx_us = sg_hub_now_us;
     if (h->reorder.lost != lost0) sg_metric_add(sg_m_lost, NULL, (double)(h->reorder.lost - lost0));
     if (h->reorder.reordered != reord0) {
         sg_metric_add(sg_m_reordered, NULL, (double)(h->reorder.reordered - reord0));
     }
     /* The first data goes out at once: a waiting client starts now, not a
-     * batch period later. */
-    if (h->clients && h->flushed == 0) {
+     * batch period later. A private hub's one client waits for PAT/PMT,
+     * which may come a few datagrams after the first: each read retries.
+     * (The flush may end the hub: nothing touches it after.) */
+    if (h->clients && (h->flushed == 0 || sg_hub_priv_waiting(h))) {
         sg_hub_flush(h);
     } else if (h->clients) {
         sg_hub_schedule_flush(h, sg_hub_now_us);
@@ -457,7 +506,7 @@ sg_hub_client_start(sg_hub_t *h, sg_hub_client_t *c, uint64_t now)
     size_t npsi;
     uint64_t from;
 
-    if (h->priv) {
+    if (h->priv && !c->started) {
         /* The client's own stream: all of it, once PAT and PMT are known
          * (they go first), or after a moment without them. */
         if (h->wpos == 0) return 0;
@@ -515,7 +564,7 @@ sg_hub_flush(sg_hub_t *h)
     size_t limit = sg_hub_max_backlog(h);
 
     event_del(h->batch);
-    sg_hub_commit(h);
+    if (!sg_hub_direct(h)) sg_hub_commit(h);
     for (c = h->clients; c; c = next) {
         size_t backlog;
         next = c->next;
@@ -534,7 +583,7 @@ sg_hub_flush(sg_hub_t *h)
             }
             continue;
         }
-        backlog = sg_hub_send_range(h, c, c->cur);
+        backlog = h->priv ? sg_hub_send_stage(h, c) : sg_hub_send_range(h, c, c->cur);
         if (backlog > limit) {
             if (h->hubs->conf.slow_policy == SG_SLOW_RESYNC) {
                 sg_log(SG_LOG_INFO, "live", "%s %s: client too slow (%zu bytes queued), skipping",
@@ -647,18 +696,24 @@ sg_hub_private_end(sg_hub_t *h, int how, const char *why)
     sg_hub_close(h);
 }
 
+/* Once a second: the bitrate over that second, smoothed. */
+static void
+sg_hub_measure(sg_hub_t *h)
+{
+    double inst = (double)(h->bytes_in - h->bytes_prev) * 8.0 / 1000.0;
+    h->bytes_prev = h->bytes_in;
+    h->kbps = h->kbps > 0 ? 0.5 * h->kbps + 0.5 * inst : inst;
+}
+
 static void
 sg_hub_private_tick(sg_hub_t *h, uint64_t now)
 {
     sg_hubs_t *hs = h->hubs;
     char why[200];
 
-    /* kbps over the last second, from four 250 ms ticks */
-    if (++h->dgrams_ticks >= 1000 / SG_HUB_PRIVATE_TICK_MS) {
-        double inst = (double)(h->bytes_in - h->bytes_prev) * 8.0 / 1000.0;
-        h->dgrams_ticks = 0;
-        h->bytes_prev = h->bytes_in;
-        h->kbps = h->kbps > 0 ? 0.5 * h->kbps + 0.5 * inst : inst;
+    if (++h->ticks >= 1000 / SG_HUB_PRIVATE_TICK_MS) {
+        h->ticks = 0;
+        sg_hub_measure(h);
         sg_hubs_update_admit(hs);
     }
     if (h->max_us && h->first_rx_us && now - h->first_rx_us >= h->max_us) {
@@ -690,7 +745,6 @@ sg_hub_tick_cb(evutil_socket_t fd, short what, void *arg)
     sg_hubs_t *hs = h->hubs;
     uint64_t now = sg_mono_us();
     uint64_t quiet_since = h->last_rx_us ? h->last_rx_us : h->opened_us;
-    double inst = (double)(h->bytes_in - h->bytes_prev) * 8.0 / 1000.0;
     (void)fd;
     (void)what;
 
@@ -698,8 +752,7 @@ sg_hub_tick_cb(evutil_socket_t fd, short what, void *arg)
         sg_hub_private_tick(h, now);
         return;
     }
-    h->bytes_prev = h->bytes_in;
-    h->kbps = h->kbps > 0 ? 0.5 * h->kbps + 0.5 * inst : inst;
+    sg_hub_measure(h);
     if (now - quiet_since > (uint64_t)hs->conf.source_timeout_ms * 1000) {
         char why[200];
         snprintf(why, sizeof(why), "no data from %s for %d ms", h->addr.key,
@@ -811,7 +864,8 @@ sg_hub_open(sg_hubs_t *hs, const sg_hub_src_t *src, const char **why)
     sg_ts_scan_init(&h->scan);
     SG_LIST_PUSH(&hs->list, h);
     hs->n++;
-    h->stage = malloc(SG_HUB_STAGE);
+    h->stage_cap = h->priv ? SG_HUB_STAGE_PRIV : SG_HUB_STAGE;
+    h->stage = malloc(h->stage_cap);
     h->file = h->stage ? calloc(1, sizeof(*h->file)) : NULL;
     if (h->file) {
         h->file->refs = 1;
@@ -825,7 +879,7 @@ sg_hub_open(sg_hubs_t *hs, const sg_hub_src_t *src, const char **why)
     if (h->file == NULL || sg_hub_open_socket(h, why) != 0 ||
         (h->priv && sg_hub_open_private(h, src, why) != 0) ||
         (h->rd = event_new(hs->base, h->fd, EV_READ, sg_hub_read_cb, h)) == NULL ||
-        (h->rearm = evtimer_new(hs->base, sg_hub_rearm_cb, h)) == NULL ||
+        (h->rearm = evtimer_new(hs->base, sg_hub_read_cb, h)) == NULL ||
         (h->tick = event_new(hs->base, -1, EV_PERSIST, sg_hub_tick_cb, h)) == NULL ||
         (h->batch = evtimer_new(hs->base, sg_hub_batch_cb, h)) == NULL ||
         (h->linger = evtimer_new(hs->base, sg_hub_linger_cb, h)) == NULL) {

@@ -6,6 +6,7 @@ the next programme, every error path, and no leaked sessions after a storm.
 One simulated network and one daemon serve the whole module (discovery takes
 a while); knobs of the fake are switched at run time through /fake/set."""
 import concurrent.futures
+import glob
 import json
 import os
 import random
@@ -19,6 +20,7 @@ import urllib.request
 import pytest
 
 from conftest import Daemon, run, wait_for
+from test_live import Client
 from test_movistar import FakeNet, movistar_plugin, wait_ready
 
 MARK = re.compile(rb"SGMARK pid=(\d+) ch=(\d+) t=(\d+)")
@@ -33,10 +35,12 @@ def env(tmp_path_factory):
                   "--rtsp-session-timeout", "6", "--entry", "239.254.2.129:3937",
                   "--sp-group", "239.254.2.154:3937", "--epg-base", "239.254.2.130",
                   "--channel-net", "239.254.0.0")
+    net.media_dir = media
     d = Daemon(work)
     d.start(plugins=[movistar_plugin(net)],
             server={"log_level": "info"},
-            extra={"admission": {"max_sources": 6}})
+            extra={"admission": {"max_sources": 6},
+                   "live": {"slow_client": "resync", "ring_seconds": 1}})
     try:
         wait_ready(d)
         yield d, net
@@ -276,6 +280,73 @@ def test_keepalive_follows_the_server_timeout(env):
     assert sess["keepalives"] >= 3 and sess["state"] != "expired", sess
     no_sessions(d, net)
     assert rtsp_stats(net)["expired"] == 0
+
+
+def jumps(data, media):
+    """Where the stream leaves the order of the media file the fake plays
+    (over and over, SGMARK packets added): the packets that are not the
+    file's next packet after the one before them (past the tables that
+    open the stream)."""
+    with open(media, "rb") as f:
+        m = f.read()
+    where = {}
+    for i in range(0, len(m) - 187, 188):
+        where.setdefault(m[i:i + 188], set()).add(i // 188)
+    n = len(m) // 188
+    out, prev = [], None
+    for i in range(0, len(data) - 187, 188):
+        p = data[i:i + 188]
+        if ((p[1] & 0x1f) << 8 | p[2]) == 0x1ff0:
+            continue
+        at = where.get(p, set())
+        if prev is not None and (prev + 1) % n in at:
+            prev = (prev + 1) % n
+            continue
+        if prev is not None and i >= 16 * 188:
+            out.append(p)
+        prev = min(at) if at else None
+    return out
+
+
+def test_slow_client_is_skipped_then_restarts_at_a_keyframe(env):
+    """A catchup client is live through its socket alone (no ring file):
+    when it stops reading it is skipped (slow_client = resync), and once it
+    reads again the stream restarts at a keyframe further on in the same
+    programme. The RTSP session lives on throughout."""
+    d, net = env
+    c, a, _ = pick(net)
+    resyncs = d.metric("streamgate_live_client_resyncs_total") or 0
+    knobs(net, rtsp_rate=16)  # fills the socket buffers in seconds
+    # control: a client that keeps up sees no restart
+    st, h, data, ended, _ = read_stream(d, "/%s/timeshift_abs-%d.ts" % (c["id"], a["start"] + 60),
+                                        until=lambda b: len(b) > (12 << 20))
+    media = glob.glob(os.path.join(net.media_dir, c["media"] + "-v*.ts"))[0]
+    assert st == 200 and len(data) > (12 << 20) and jumps(data, media) == []
+    slow = Client(d, "/%s/timeshift_abs-%d.ts" % (c["id"], a["start"] + 60), rcvbuf=4096)
+    try:
+        wait_for(lambda: "skipping" in d.log(), timeout=30, what="slow catchup client skipped")
+        assert slow.read_head() == 200
+        slow.read_for(6.0)
+        wait_for(lambda: d.metric("streamgate_live_client_resyncs_total") >= resyncs + 1,
+                 timeout=10, what="resync")
+        got = len(slow.body)
+        slow.read_for(3.0)
+        assert not slow.eof and len(slow.body) > got
+        data = bytes(slow.body)
+        m = marks(data)
+        assert m and all(p == a["pid"] for p, _, _ in m), m
+        ts = [t for _, _, t in m]
+        assert ts == sorted(ts), ts
+        # the skip, and the restart: PAT and PMT again, then a PES start
+        j = jumps(data, media)
+        assert j and j[-1][1] & 0x40, [p[:6] for p in j]
+        assert "caught up, restarting at a keyframe" in d.log()
+        assert rtsp_stats(net)["playing"] >= 1
+        assert d.metric("streamgate_stream_client_drops_total", {"reason": "slow_client"}) is None
+    finally:
+        slow.close()
+        knobs(net, rtsp_rate=0)
+    no_sessions(d, net)
 
 
 def test_seek_storm_leaks_nothing(env):

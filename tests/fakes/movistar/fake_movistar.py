@@ -1246,6 +1246,10 @@ class AppError(Exception):
 def make_handler(app, extra_stats, set_knobs=None):
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # One write per response, as Tomcat does: headers and body in two
+        # small writes meet Nagle and the client's delayed ACK on a reused
+        # connection and arrive 40 ms apart.
+        wbufsize = 1 << 16
 
         def version_string(self):
             return "Apache-Coyote/1.1"
@@ -1471,6 +1475,7 @@ RTSP_KNOBS = {  # argparse dest (= /fake/set name) -> parser of a /fake/set valu
     "rtsp_session_timeout": float, "rtsp_setup_delay_ms": int, "rtsp_fail": int, "rtsp_play_fail": int,
     "rtsp_stop_after": lambda v: None if v.lower() in ("", "off", "none") else float(v),
     "rtsp_garbage": lambda v: v.lower() not in ("", "0", "false", "off", "no"),
+    "rtsp_rate": float,
 }
 RTSP_HEAD_MAX = 65536
 RTSP_HISTORY = 200
@@ -1581,7 +1586,6 @@ class RtspServer(socketserver.ThreadingTCPServer):
         self.logfile = os.path.join(logdir, "mcsend-rtsp.log")
         self.verbose = args.verbose
         self.knobs = {k: getattr(args, k) for k in RTSP_KNOBS}
-        self.rate_mbps = args.rtsp_rate
         self.lock = threading.Lock()
         self.sessions = {}                            # id -> RtspSession
         self.history = collections.deque(maxlen=RTSP_HISTORY)
@@ -1653,8 +1657,8 @@ class RtspServer(socketserver.ThreadingTCPServer):
                            "--marker-start", str(int(off)), "--duration", "%.3f" % max(0.001, dur - off)]
         if self.knobs["rtsp_stop_after"] is not None:
             cmd += ["--stop-after", "%g" % self.knobs["rtsp_stop_after"]]
-        if self.rate_mbps:
-            cmd += ["--rate", "%g" % self.rate_mbps]
+        if self.knobs["rtsp_rate"]:
+            cmd += ["--rate", "%g" % self.knobs["rtsp_rate"]]
         cmd += [media, "%s:%d" % (s.peer, s.info["client_port"])]
         lf = open(self.logfile, "ab")
         try:
