@@ -41,6 +41,30 @@ sg_route_m3u(sg_http_req_t *r, void *arg)
     evbuffer_free(b);
 }
 
+/* The cloud recordings' playlist (channels that have some). */
+static void
+sg_route_cloud_m3u(sg_http_req_t *r, void *arg)
+{
+    sg_daemon_t *d = arg;
+    struct evbuffer *b = evbuffer_new();
+    char base[512];
+
+    if (b == NULL) {
+        sg_http_error(r, 500, "out of memory");
+        return;
+    }
+    sg_http_base_url(r, base, sizeof(base));
+    if (sg_catalog_cloud_m3u(d->catalog, base, b) != 0) {
+        evbuffer_free(b);
+        sg_http_add_header(r, "Retry-After", "10");
+        sg_http_error(r, 503, "the catalog cannot be read; see the log");
+        return;
+    }
+    sg_http_add_header(r, "Cache-Control", "no-cache");
+    sg_http_reply_buffer(r, 200, "audio/x-mpegurl; charset=utf-8", b);
+    evbuffer_free(b);
+}
+
 /* ---- guide --------------------------------------------------------------------------- */
 
 typedef struct sg_guide_req_s {
@@ -48,6 +72,7 @@ typedef struct sg_guide_req_s {
     sg_http_req_t *r;
     sg_guide_wait_t *wait;
     int gz;      /* the .gz URL: always the compressed file       */
+    int kind;    /* SG_GUIDE_*                                    */
 } sg_guide_req_t;
 
 static void
@@ -98,7 +123,7 @@ sg_guide_client_gone(sg_http_req_t *r, void *arg)
 }
 
 static void
-sg_route_guide_common(sg_http_req_t *r, sg_daemon_t *d, int gz)
+sg_route_guide_common(sg_http_req_t *r, sg_daemon_t *d, int kind, int gz)
 {
     sg_guide_req_t *gr = calloc(1, sizeof(*gr));
     sg_guide_wait_t *wait;
@@ -111,9 +136,10 @@ sg_route_guide_common(sg_http_req_t *r, sg_daemon_t *d, int gz)
     gr->d = d;
     gr->r = r;
     gr->gz = gz;
+    gr->kind = kind;
     sg_http_base_url(r, base, sizeof(base));
     /* NULL: the callback already ran (and freed gr). */
-    wait = sg_catalog_guide(d->catalog, base, sg_guide_ready, gr);
+    wait = sg_catalog_guide(d->catalog, kind, base, sg_guide_ready, gr);
     if (wait) {
         /* Rendering: answer when it is done, unless the client leaves. */
         gr->wait = wait;
@@ -125,13 +151,25 @@ sg_route_guide_common(sg_http_req_t *r, sg_daemon_t *d, int gz)
 static void
 sg_route_guide(sg_http_req_t *r, void *arg)
 {
-    sg_route_guide_common(r, arg, 0);
+    sg_route_guide_common(r, arg, SG_GUIDE_MAIN, 0);
 }
 
 static void
 sg_route_guide_gz(sg_http_req_t *r, void *arg)
 {
-    sg_route_guide_common(r, arg, 1);
+    sg_route_guide_common(r, arg, SG_GUIDE_MAIN, 1);
+}
+
+static void
+sg_route_cloud_guide(sg_http_req_t *r, void *arg)
+{
+    sg_route_guide_common(r, arg, SG_GUIDE_CLOUD, 0);
+}
+
+static void
+sg_route_cloud_guide_gz(sg_http_req_t *r, void *arg)
+{
+    sg_route_guide_common(r, arg, SG_GUIDE_CLOUD, 1);
 }
 
 /* ---- status ------------------------------------------------------------------------------ */
@@ -481,6 +519,7 @@ sg_routes_setup(sg_daemon_t *d)
 {
     static const char *const m3u[] = {"/channels.m3u", "/canales.m3u", "/MovistarTV.m3u",
                                        "/playlist.m3u"};
+    static const char *const cloud_m3u[] = {"/cloud.m3u", "/nube.m3u", "/MovistarTVCloud.m3u"};
     sg_http_server_t *h = d->http;
     int rc = 0;
 
@@ -491,6 +530,16 @@ sg_routes_setup(sg_daemon_t *d)
     rc |= sg_http_route(h, "/guia.xml", SG_ROUTE_GET, "guide", sg_route_guide, d);
     rc |= sg_http_route(h, "/guide.xml.gz", SG_ROUTE_GET, "guide", sg_route_guide_gz, d);
     rc |= sg_http_route(h, "/guia.xml.gz", SG_ROUTE_GET, "guide", sg_route_guide_gz, d);
+    for (size_t i = 0; i < SG_ARRAY_SIZE(cloud_m3u); i++) {
+        rc |= sg_http_route(h, cloud_m3u[i], SG_ROUTE_GET, "cloud_m3u", sg_route_cloud_m3u, d);
+    }
+    rc |= sg_http_route(h, "/cloud.xml", SG_ROUTE_GET, "cloud_guide", sg_route_cloud_guide, d);
+    rc |= sg_http_route(h, "/nube.xml", SG_ROUTE_GET, "cloud_guide", sg_route_cloud_guide, d);
+    rc |= sg_http_route(h, "/cloud.xml.gz", SG_ROUTE_GET, "cloud_guide", sg_route_cloud_guide_gz, d);
+    rc |= sg_http_route(h, "/nube.xml.gz", SG_ROUTE_GET, "cloud_guide", sg_route_cloud_guide_gz, d);
+    /* /cloud/{channel}/{time}: a cloud recording, in the channel grammar */
+    rc |= sg_http_route(h, "/cloud", SG_ROUTE_GET | SG_ROUTE_PREFIX, "stream_cloud",
+                        sg_cloud_handler, d);
     rc |= sg_http_route(h, "/api/status", SG_ROUTE_GET, "status", sg_route_status, d);
     rc |= sg_http_route(h, "/api/reload", SG_ROUTE_POST | SG_ROUTE_ADMIN, "reload", sg_route_reload, d);
     /* Everything else under /api belongs to the API, never to a channel. */

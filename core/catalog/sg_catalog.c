@@ -16,7 +16,7 @@
 #include "util/sg_log.h"
 #include "util/sg_util.h"
 
-#define SG_CATALOG_SCHEMA_VERSION 2
+#define SG_CATALOG_SCHEMA_VERSION 3
 
 static const char sg_catalog_schema[] =
     "CREATE TABLE IF NOT EXISTS channels("
@@ -37,12 +37,21 @@ static const char sg_catalog_schema[] =
     " icon TEXT, pid TEXT, credits TEXT,"
     " PRIMARY KEY(cid, start)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS programmes_stop ON programmes(stop);"
+    /* version 3: cloud recordings, shaped like programmes, no retention */
+    "CREATE TABLE IF NOT EXISTS cloud("
+    " cid INTEGER NOT NULL, start INTEGER NOT NULL, stop INTEGER NOT NULL,"
+    " title TEXT NOT NULL, sub_title TEXT, description TEXT, series TEXT,"
+    " season INTEGER NOT NULL DEFAULT 0, episode INTEGER NOT NULL DEFAULT 0,"
+    " year INTEGER NOT NULL DEFAULT 0, genre TEXT, age_rating INTEGER NOT NULL DEFAULT 0,"
+    " icon TEXT, pid TEXT, credits TEXT,"
+    " PRIMARY KEY(cid, start)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS kv("
     " plugin TEXT NOT NULL, key TEXT NOT NULL, value BLOB, updated INTEGER,"
     " PRIMARY KEY(plugin, key)) WITHOUT ROWID;";
 
 struct sg_guide_wait_s {
     sg_guide_wait_t *next;
+    int kind;
     char *base;
     sg_guide_pt cb;
     void *arg;
@@ -71,6 +80,7 @@ struct sg_txn_s {
 
 typedef struct sg_render_s {
     sg_catalog_t *c;
+    int kind;
     char *base;
     sg_guide_t *g;
     int rc;
@@ -103,11 +113,11 @@ struct sg_catalog_s {
     size_t m3u_len;
     uint64_t m3u_version;
 
-    /* guide */
-    sg_guide_t *guide;
+    /* guides, by kind (SG_GUIDE_*) */
+    sg_guide_t *guide[SG_GUIDE_KINDS];
     sg_guide_wait_t *waiters;
-    int rendering;
-    char *last_base;
+    int rendering[SG_GUIDE_KINDS];
+    char *last_base; /* of the main guide: kept warm after each commit */
 };
 
 /* ---- small sqlite helpers ---------------------------------------------------- */
@@ -201,6 +211,7 @@ sg_db_init(sqlite3 *db)
         }
         sg_log(SG_LOG_NOTICE, "catalog", "catalog schema upgraded from version 1 to 2");
     }
+    /* version 3 only added the cloud table, created above */
     snprintf(sql, sizeof(sql), "PRAGMA user_version=%d;", SG_CATALOG_SCHEMA_VERSION);
     rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK) return rc;
@@ -509,7 +520,9 @@ sg_catalog_close(sg_catalog_t *c)
         free(w->base);
         free(w);
     }
-    if (c->guide) sg_guide_unref(c->guide);
+    for (int k = 0; k < SG_GUIDE_KINDS; k++) {
+        if (c->guide[k]) sg_guide_unref(c->guide[k]);
+    }
     if (c->rdb) sqlite3_close(c->rdb);
     if (c->wdb) sqlite3_close(c->wdb);
     sg_chans_free(c->chans, c->nchans);
@@ -835,27 +848,46 @@ out:
     return rc;
 }
 
+/* Into the EPG (programmes a new one overlaps go), or, for SG_TXN_CLOUD,
+ * into the cloud table, whose rows of this plugin the transaction replaces. */
 static int
 sg_catalog_apply_programmes(sg_txn_t *t, sqlite3 *db)
 {
+    const char *table = (t->flags & SG_TXN_CLOUD) ? "cloud" : "programmes";
     sqlite3_stmt *find = NULL, *del = NULL, *ins = NULL;
     sg_cidmap_t map;
+    char sql[400];
     int rc = -1;
 
+    if (t->flags & SG_TXN_CLOUD) {
+        sqlite3_stmt *clear;
+        if (sqlite3_prepare_v2(db,
+                               "DELETE FROM cloud WHERE cid IN"
+                               " (SELECT cid FROM channels WHERE plugin=?)",
+                               -1, &clear, NULL) != SQLITE_OK) {
+            return -1;
+        }
+        sqlite3_bind_text(clear, 1, t->plugin, -1, SQLITE_STATIC);
+        rc = sqlite3_step(clear) == SQLITE_DONE ? 0 : -1;
+        sqlite3_finalize(clear);
+        if (rc != 0) return -1;
+        rc = -1;
+    }
     if (t->nprogs == 0) return 0;
     if (sg_cidmap_init(&map, 256) != 0) goto out;
 
     if (sqlite3_prepare_v2(db, "SELECT cid FROM channels WHERE plugin=? AND provider_id=?", -1,
-                           &find, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db, "DELETE FROM programmes WHERE cid=? AND start<? AND stop>?", -1,
-                           &del, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
-                           "INSERT INTO programmes(cid, start, stop, title, sub_title,"
-                           " description, series, season, episode, year, genre, age_rating, icon,"
-                           " pid, credits) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                           -1, &ins, NULL) != SQLITE_OK) {
+                           &find, NULL) != SQLITE_OK) {
         goto out;
     }
+    snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE cid=? AND start<? AND stop>?", table);
+    if (sqlite3_prepare_v2(db, sql, -1, &del, NULL) != SQLITE_OK) goto out;
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO %s(cid, start, stop, title, sub_title, description, series, season,"
+             " episode, year, genre, age_rating, icon, pid, credits)"
+             " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+             table);
+    if (sqlite3_prepare_v2(db, sql, -1, &ins, NULL) != SQLITE_OK) goto out;
     for (size_t i = 0; i < t->nprogs; i++) {
         const sg_programme_t *p = &t->progs[i];
         size_t slot;
@@ -973,7 +1005,7 @@ sg_catalog_apply(void *arg)
     sg_catalog_trim(db);
 }
 
-static void sg_catalog_render_start(sg_catalog_t *c, const char *base);
+static void sg_catalog_render_start(sg_catalog_t *c, int kind, const char *base);
 
 /* Loop thread. */
 static void
@@ -994,7 +1026,9 @@ sg_catalog_applied(void *arg)
                t->skipped ? " (some for unknown channels were skipped)" : "", c->nchans,
                (long long)c->nprog);
         /* Keep the guide warm for the clients that asked before. */
-        if (c->last_base && !c->rendering) sg_catalog_render_start(c, c->last_base);
+        if (c->last_base && !c->rendering[SG_GUIDE_MAIN]) {
+            sg_catalog_render_start(c, SG_GUIDE_MAIN, c->last_base);
+        }
     }
     if (t->done) t->done(t->arg, t->rc);
     sg_txn_free(t);
@@ -1043,7 +1077,7 @@ sg_catalog_render_work(void *arg)
 {
     sg_render_t *r = arg;
     r->g->version = r->c->applied;
-    r->rc = sg_xmltv_render(r->c->wdb, r->base, r->c->dir, r->g);
+    r->rc = sg_xmltv_render(r->c->wdb, r->base, r->c->dir, r->kind, r->g);
     sg_catalog_trim(r->c->wdb);
 }
 
@@ -1052,34 +1086,40 @@ sg_catalog_render_done(void *arg)
 {
     sg_render_t *r = arg;
     sg_catalog_t *c = r->c;
+    sg_guide_t **cur = &c->guide[r->kind];
     sg_guide_wait_t **pp, *w;
 
-    c->rendering = 0;
+    c->rendering[r->kind] = 0;
     if (r->rc == 0) {
         r->g->base = r->base;
         r->base = NULL;
         r->g->refs = 1;
-        if (c->guide) sg_guide_unref(c->guide);
-        c->guide = r->g;
+        if (*cur) sg_guide_unref(*cur);
+        *cur = r->g;
         sg_log(SG_LOG_INFO, "catalog",
-               "guide rendered: %zu programmes, %lld bytes (%lld gzipped) in %.1f ms",
-               c->guide->programmes, (long long)c->guide->xml_len, (long long)c->guide->gz_len,
-               c->guide->render_ms);
+               "%s rendered: %zu programmes, %lld bytes (%lld gzipped) in %.1f ms",
+               r->kind == SG_GUIDE_CLOUD ? "cloud guide" : "guide", (*cur)->programmes,
+               (long long)(*cur)->xml_len, (long long)(*cur)->gz_len, (*cur)->render_ms);
     } else {
         sg_guide_free(r->g);
     }
     /* Serve the waiters this render satisfies; fail them all if it failed. */
     pp = &c->waiters;
     while ((w = *pp)) {
-        int match = c->guide && c->guide->version == c->version && strcmp(w->base, c->guide->base) == 0;
+        int match;
+        if (w->kind != r->kind) {
+            pp = &w->next;
+            continue;
+        }
+        match = *cur && (*cur)->version == c->version && strcmp(w->base, (*cur)->base) == 0;
         if (r->rc == 0 && !match) {
             pp = &w->next;
             continue;
         }
         *pp = w->next;
         if (r->rc == 0) {
-            c->guide->refs++;
-            w->cb(c->guide, w->arg);
+            (*cur)->refs++;
+            w->cb(*cur, w->arg);
         } else {
             w->cb(NULL, w->arg);
         }
@@ -1088,15 +1128,18 @@ sg_catalog_render_done(void *arg)
     }
     free(r->base);
     free(r);
-    if (c->waiters) sg_catalog_render_start(c, c->waiters->base);
+    for (w = c->waiters; w; w = w->next) {
+        if (!c->rendering[w->kind]) sg_catalog_render_start(c, w->kind, w->base);
+    }
 }
 
 static void
-sg_catalog_render_start(sg_catalog_t *c, const char *base)
+sg_catalog_render_start(sg_catalog_t *c, int kind, const char *base)
 {
     sg_render_t *r = calloc(1, sizeof(*r));
     if (r == NULL) return;
     r->c = c;
+    r->kind = kind;
     r->base = strdup(base);
     r->g = calloc(1, sizeof(*r->g));
     if (r->g) r->g->xml_fd = r->g->gz_fd = -1;
@@ -1107,21 +1150,27 @@ sg_catalog_render_start(sg_catalog_t *c, const char *base)
         free(r);
         return;
     }
-    c->rendering = 1;
+    c->rendering[kind] = 1;
 }
 
 sg_guide_wait_t *
-sg_catalog_guide(sg_catalog_t *c, const char *base, sg_guide_pt cb, void *arg)
+sg_catalog_guide(sg_catalog_t *c, int kind, const char *base, sg_guide_pt cb, void *arg)
 {
+    sg_guide_t *g;
     sg_guide_wait_t *w;
 
-    if (c->last_base == NULL || strcmp(c->last_base, base) != 0) {
+    if (kind < 0 || kind >= SG_GUIDE_KINDS) {
+        cb(NULL, arg);
+        return NULL;
+    }
+    g = c->guide[kind];
+    if (kind == SG_GUIDE_MAIN && (c->last_base == NULL || strcmp(c->last_base, base) != 0)) {
         free(c->last_base);
         c->last_base = strdup(base);
     }
-    if (c->guide && c->guide->version == c->version && strcmp(c->guide->base, base) == 0) {
-        c->guide->refs++;
-        cb(c->guide, arg);
+    if (g && g->version == c->version && strcmp(g->base, base) == 0) {
+        g->refs++;
+        cb(g, arg);
         return NULL;
     }
     w = calloc(1, sizeof(*w));
@@ -1130,12 +1179,13 @@ sg_catalog_guide(sg_catalog_t *c, const char *base, sg_guide_pt cb, void *arg)
         cb(NULL, arg);
         return NULL;
     }
+    w->kind = kind;
     w->cb = cb;
     w->arg = arg;
     w->next = c->waiters;
     c->waiters = w;
-    if (!c->rendering) sg_catalog_render_start(c, base);
-    if (!c->rendering) { /* could not even queue the render */
+    if (!c->rendering[kind]) sg_catalog_render_start(c, kind, base);
+    if (!c->rendering[kind]) { /* could not even queue the render */
         c->waiters = w->next;
         free(w->base);
         free(w);
@@ -1164,20 +1214,24 @@ int
 sg_catalog_programme_at(sg_catalog_t *c, const char *plugin, const char *channel, int64_t t,
                         int which, sg_prog_hit_t *out)
 {
-    static const char *const sql[] = {
-        /* airing at t, and the last one before t for the window check */
-        "SELECT p.start, p.stop, p.title, p.pid FROM programmes p JOIN channels c USING(cid)"
-        " WHERE c.plugin=? AND c.provider_id=? AND p.start<=? ORDER BY p.start DESC LIMIT 1",
-        "SELECT p.start, p.stop, p.title, p.pid FROM programmes p JOIN channels c USING(cid)"
-        " WHERE c.plugin=? AND c.provider_id=? AND p.start>=? ORDER BY p.start ASC LIMIT 1",
-        "SELECT p.start, p.stop, p.title, p.pid FROM programmes p JOIN channels c USING(cid)"
-        " WHERE c.plugin=? AND c.provider_id=? AND p.start<=? ORDER BY p.start DESC LIMIT 1",
+    static const char *const where[] = {
+        /* airing at t: the last one starting by t, checked against its stop */
+        "p.start<=? ORDER BY p.start DESC",
+        "p.start>=? ORDER BY p.start ASC",
+        "p.start<=? ORDER BY p.start DESC",
     };
+    int cloud = (which & SG_PROG_CLOUD) != 0;
+    char sql[300];
     sqlite3_stmt *st;
     int rc;
 
+    which &= ~SG_PROG_CLOUD;
     if (which < 0 || which > 2) return SG_ERROR;
-    if (sqlite3_prepare_v2(c->rdb, sql[which], -1, &st, NULL) != SQLITE_OK) {
+    snprintf(sql, sizeof(sql),
+             "SELECT p.start, p.stop, p.title, p.pid FROM %s p JOIN channels c USING(cid)"
+             " WHERE c.plugin=? AND c.provider_id=? AND %s LIMIT 1",
+             cloud ? "cloud" : "programmes", where[which]);
+    if (sqlite3_prepare_v2(c->rdb, sql, -1, &st, NULL) != SQLITE_OK) {
         sg_log(SG_LOG_ERR, "catalog", "programme lookup: %s", sqlite3_errmsg(c->rdb));
         return SG_ERROR;
     }
@@ -1200,6 +1254,23 @@ sg_catalog_programme_at(sg_catalog_t *c, const char *plugin, const char *channel
     }
     sqlite3_finalize(st);
     return rc;
+}
+
+int
+sg_catalog_has_cloud(sg_catalog_t *c, const char *id)
+{
+    sqlite3_stmt *st;
+    int yes = 0;
+    if (sqlite3_prepare_v2(c->rdb,
+                           "SELECT 1 FROM cloud WHERE cid=(SELECT cid FROM channels WHERE id=?)"
+                           " LIMIT 1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        return 0;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    yes = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return yes;
 }
 
 /* ---- key-value store --------------------------------------------------------------------- */
@@ -1310,13 +1381,17 @@ sg_m3u_attr(struct evbuffer *out, const char *name, const char *base, const char
     evbuffer_add(out, "\"", 1);
 }
 
+/* The channel list; with cloud (a flag per channel, in list order), only
+ * the channels flagged, each as its cloud recordings' archive. */
 static void
-sg_m3u_render(sg_catalog_t *c, const char *base, struct evbuffer *out)
+sg_m3u_render(sg_catalog_t *c, const char *base, const char *cloud, struct evbuffer *out)
 {
-    evbuffer_add_printf(out, "#EXTM3U url-tvg=\"%s/guide.xml.gz\" x-tvg-url=\"%s/guide.xml.gz\"\n",
-                        base, base);
+    const char *guide = cloud ? "cloud.xml" : "guide.xml.gz", *dir = cloud ? "/cloud" : "";
+    evbuffer_add_printf(out, "#EXTM3U%s url-tvg=\"%s/%s\" x-tvg-url=\"%s/%s\"\n",
+                        cloud ? " name=\"Cloud recordings\"" : "", base, guide, base, guide);
     for (size_t i = 0; i < c->nchans; i++) {
         const sg_chan_t *ch = &c->chans[i];
+        if (cloud && !cloud[i]) continue;
         evbuffer_add(out, "#EXTINF:-1", 10);
         sg_m3u_attr(out, "tvg-id", NULL, ch->tvg_id);
         sg_m3u_attr(out, "tvg-name", NULL, ch->name);
@@ -1325,14 +1400,48 @@ sg_m3u_render(sg_catalog_t *c, const char *base, struct evbuffer *out)
             evbuffer_add_printf(out, " tvg-chno=\"%d\" ch-number=\"%d\"", ch->number, ch->number);
         }
         sg_m3u_attr(out, "group-title", NULL, ch->groups);
-        if ((ch->caps & SG_CAP_CATCHUP) && ch->catchup_days > 0) {
+        if (cloud) {
+            /* recordings never expire: players offer any date */
+            evbuffer_add_printf(out, " catchup=\"flussonic-ts\" catchup-days=\"9999\"");
+        } else if ((ch->caps & SG_CAP_CATCHUP) && ch->catchup_days > 0) {
             evbuffer_add_printf(out, " catchup=\"flussonic-ts\" catchup-days=\"%d\"",
                                 ch->catchup_days);
         }
         evbuffer_add(out, ",", 1);
         sg_m3u_text(out, ch->name, 0);
-        evbuffer_add_printf(out, "\n%s/%s/mpegts\n", base, ch->id);
+        evbuffer_add_printf(out, "\n%s%s/%s/mpegts\n", base, dir, ch->id);
     }
+}
+
+int
+sg_catalog_cloud_m3u(sg_catalog_t *c, const char *base, struct evbuffer *out)
+{
+    sqlite3_stmt *st;
+    char *flag = calloc(c->nchans + 1, 1);
+    int rc;
+
+    if (flag == NULL) return -1;
+    if (sqlite3_prepare_v2(c->rdb,
+                           "SELECT DISTINCT ch.id FROM cloud JOIN channels ch USING(cid)"
+                           " WHERE ch.active=1",
+                           -1, &st, NULL) != SQLITE_OK) {
+        sg_log(SG_LOG_ERR, "catalog", "cloud playlist: %s", sqlite3_errmsg(c->rdb));
+        free(flag);
+        return -1;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const sg_chan_t *ch = sg_catalog_channel(c, (const char *)sqlite3_column_text(st, 0));
+        if (ch) flag[ch - c->chans] = 1;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        sg_log(SG_LOG_ERR, "catalog", "cloud playlist: %s", sqlite3_errmsg(c->rdb));
+        free(flag);
+        return -1;
+    }
+    sg_m3u_render(c, base, flag, out);
+    free(flag);
+    return 0;
 }
 
 void
@@ -1344,7 +1453,7 @@ sg_catalog_m3u(sg_catalog_t *c, const char *base, struct evbuffer *out)
         size_t n;
         char *text, *nb;
         if (b == NULL) return;
-        sg_m3u_render(c, base, b);
+        sg_m3u_render(c, base, NULL, b);
         n = evbuffer_get_length(b);
         text = malloc(n + 1);
         nb = strdup(base);

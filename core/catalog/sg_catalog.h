@@ -47,8 +47,17 @@ typedef struct sg_prog_hit_s {
  * before t. SG_OK, SG_DECLINED (none) or SG_ERROR. */
 int sg_catalog_programme_at(sg_catalog_t *c, const char *plugin, const char *channel, int64_t t,
                             int which, sg_prog_hit_t *out);
+/* which | SG_PROG_CLOUD looks among the cloud recordings instead. */
 
-/* The rendered XMLTV guide: files <state_dir>/guide.xml and guide.xml.gz,
+/* Whether the channel (catalog id) has cloud recordings. */
+int sg_catalog_has_cloud(sg_catalog_t *c, const char *id);
+
+/* Which guide: the EPG of every channel, or the cloud recordings of the
+ * channels that have some. */
+enum { SG_GUIDE_MAIN = 0, SG_GUIDE_CLOUD = 1, SG_GUIDE_KINDS = 2 };
+
+/* A rendered XMLTV guide: files <state_dir>/guide.xml and guide.xml.gz
+ * (cloud.xml and cloud.xml.gz for the cloud guide),
  * held open so every response is a sendfile() of a consistent version even
  * while a newer render replaces them. */
 typedef struct sg_guide_s {
@@ -100,11 +109,15 @@ void sg_txn_abort(sg_txn_t *t);
 /* ---- outputs ---------------------------------------------------------------- */
 /* The M3U playlist; base is "http://host:port" without a trailing slash. */
 void sg_catalog_m3u(sg_catalog_t *c, const char *base, struct evbuffer *out);
+/* Only the channels with cloud recordings, catchup-days 9999, stream URLs
+ * under /cloud/; -1 when the catalog cannot be read. */
+int sg_catalog_cloud_m3u(sg_catalog_t *c, const char *base, struct evbuffer *out);
 
 /* Get the guide for base. Calls cb at once (returning NULL) when a current
  * render is cached; otherwise queues cb until the worker has rendered it and
  * returns a handle for sg_catalog_guide_cancel(). cb owns one reference. */
-sg_guide_wait_t *sg_catalog_guide(sg_catalog_t *c, const char *base, sg_guide_pt cb, void *arg);
+sg_guide_wait_t *sg_catalog_guide(sg_catalog_t *c, int kind, const char *base, sg_guide_pt cb,
+                                  void *arg);
 void sg_catalog_guide_cancel(sg_catalog_t *c, sg_guide_wait_t *w);
 void sg_guide_unref(sg_guide_t *g);
 
@@ -118,8 +131,9 @@ int sg_catalog_kv_del(sg_catalog_t *c, const char *plugin, const char *key);
 
 /* XMLTV time "YYYYmmddHHMMSS +0000" (UTC) into buf (>= 21 bytes). */
 void sg_xmltv_time(int64_t t, char *buf, size_t n);
-/* Render the guide from db (an open sqlite3 *) into dir/guide.xml and
- * dir/guide.xml.gz, filling g (worker thread). */
-int sg_xmltv_render(void *db, const char *base, const char *dir, sg_guide_t *g);
+/* Render a guide (SG_GUIDE_*) from db (an open sqlite3 *) into
+ * dir/guide.xml and dir/guide.xml.gz (cloud.xml...), filling g (worker
+ * thread). */
+int sg_xmltv_render(void *db, const char *base, const char *dir, int kind, sg_guide_t *g);
 
 #endif

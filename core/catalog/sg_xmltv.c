@@ -182,21 +182,24 @@ out:
 }
 
 int
-sg_xmltv_render(void *dbv, const char *base, const char *dir, sg_guide_t *g)
+sg_xmltv_render(void *dbv, const char *base, const char *dir, int kind, sg_guide_t *g)
 {
+    int cloud = kind == SG_GUIDE_CLOUD;
+    const char *name = cloud ? "cloud.xml" : "guide.xml";
     sqlite3 *db = dbv;
     xmlTextWriterPtr w = NULL;
     sqlite3_stmt *chans = NULL, *progs = NULL;
     char now[32], xml_tmp[PATH_MAX], gz_tmp[PATH_MAX], xml_path[PATH_MAX], gz_path[PATH_MAX];
+    char sql_chans[300], sql_progs[300];
     uint64_t t0 = sg_mono_us();
     int rc = -1, step, in_txn = 0;
     struct stat st;
     uLong crc;
 
-    snprintf(xml_tmp, sizeof(xml_tmp), "%s/guide.xml.tmp", dir);
-    snprintf(gz_tmp, sizeof(gz_tmp), "%s/guide.xml.gz.tmp", dir);
-    snprintf(xml_path, sizeof(xml_path), "%s/guide.xml", dir);
-    snprintf(gz_path, sizeof(gz_path), "%s/guide.xml.gz", dir);
+    snprintf(xml_tmp, sizeof(xml_tmp), "%s/%s.tmp", dir, name);
+    snprintf(gz_tmp, sizeof(gz_tmp), "%s/%s.gz.tmp", dir, name);
+    snprintf(xml_path, sizeof(xml_path), "%s/%s", dir, name);
+    snprintf(gz_path, sizeof(gz_path), "%s/%s.gz", dir, name);
 
     w = xmlNewTextWriterFilename(xml_tmp, 0);
     if (w == NULL) {
@@ -206,15 +209,17 @@ sg_xmltv_render(void *dbv, const char *base, const char *dir, sg_guide_t *g)
     xmlTextWriterSetIndent(w, 1);
     xmlTextWriterSetIndentString(w, BAD_CAST "  ");
 
-    if (sqlite3_prepare_v2(db,
-                           "SELECT cid, coalesce(tvg_id, id), name, logo FROM channels"
-                           " WHERE active=1 ORDER BY number=0, number, name COLLATE NOCASE, id",
-                           -1, &chans, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
-                           "SELECT start, stop, title, sub_title, description, series, season,"
-                           " episode, year, genre, age_rating, icon, credits FROM programmes"
-                           " WHERE cid=? ORDER BY start",
-                           -1, &progs, NULL) != SQLITE_OK) {
+    /* The cloud guide: the channels with recordings, and those. */
+    snprintf(sql_chans, sizeof(sql_chans),
+             "SELECT cid, coalesce(tvg_id, id), name, logo FROM channels WHERE active=1%s"
+             " ORDER BY number=0, number, name COLLATE NOCASE, id",
+             cloud ? " AND cid IN (SELECT cid FROM cloud)" : "");
+    snprintf(sql_progs, sizeof(sql_progs),
+             "SELECT start, stop, title, sub_title, description, series, season, episode, year,"
+             " genre, age_rating, icon, credits FROM %s WHERE cid=? ORDER BY start",
+             cloud ? "cloud" : "programmes");
+    if (sqlite3_prepare_v2(db, sql_chans, -1, &chans, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(db, sql_progs, -1, &progs, NULL) != SQLITE_OK) {
         sg_log(SG_LOG_ERR, "catalog", "guide: %s", sqlite3_errmsg(db));
         goto out;
     }

@@ -518,11 +518,12 @@ sg_iso_time(int64_t t, char *buf, size_t n)
     strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-void
-sg_channel_handler(sg_http_req_t *r, void *arg)
+/* /{id}/{time...}, or under /cloud/ a moment of one of the channel's cloud
+ * recordings (live forms still mean live there, as in movistar-u7d). */
+static void
+sg_channel_serve(sg_http_req_t *r, sg_daemon_t *d, const char *path, int cloud)
 {
-    sg_daemon_t *d = arg;
-    const char *path = r->path + 1, *slash = strchr(path, '/'), *why = NULL, *tail;
+    const char *slash = strchr(path, '/'), *why = NULL, *tail;
     char id[80];
     const sg_chan_t *ch;
     sg_timespec_t ts;
@@ -554,7 +555,8 @@ sg_channel_handler(sg_http_req_t *r, void *arg)
         sg_http_error(r, 400, "%s", why);
         return;
     }
-    r->route = ts.kind == SG_REQ_LIVE ? "stream_live" : "stream_catchup";
+    if (ts.kind == SG_REQ_LIVE) cloud = 0;
+    r->route = ts.kind == SG_REQ_LIVE ? "stream_live" : cloud ? "stream_cloud" : "stream_catchup";
     p = sg_plugin_find(d, ch->plugin);
     if (p == NULL || p->lstate != SG_PLUGIN_RUNNING) {
         sg_http_add_header(r, "Retry-After", "30");
@@ -572,7 +574,12 @@ sg_channel_handler(sg_http_req_t *r, void *arg)
                       ts.kind == SG_REQ_LIVE ? "live stream" : "catchup");
         return;
     }
-    if (ts.kind == SG_REQ_CATCHUP) {
+    if (cloud) {
+        if (p->prov.abi_minor < 4 || !sg_catalog_has_cloud(d->catalog, id)) {
+            sg_http_error(r, 404, "channel \"%s\" has no cloud recordings", id);
+            return;
+        }
+    } else if (ts.kind == SG_REQ_CATCHUP) {
         int64_t oldest = now - (int64_t)ch->catchup_days * 86400;
         if (ch->catchup_days <= 0) {
             sg_http_error(r, 404, "channel \"%s\" has no catchup", id);
@@ -597,12 +604,13 @@ sg_channel_handler(sg_http_req_t *r, void *arg)
     s->sreq.query = s->query;
     s->sreq.client = s->client;
     s->sreq.head = r->is_head;
+    s->sreq.cloud = cloud;
 
     if (ts.kind == SG_REQ_CATCHUP) {
         char at[32];
         sg_iso_time(ts.start, at, sizeof(at));
-        sg_log(SG_LOG_INFO, "stream", "%s catchup %s from %s for %llds (%s)", s->client, id, at,
-               (long long)ts.duration, ts.word);
+        sg_log(SG_LOG_INFO, "stream", "%s %s %s from %s for %llds (%s)", s->client,
+               cloud ? "cloud" : "catchup", id, at, (long long)ts.duration, ts.word);
     } else {
         sg_log(SG_LOG_INFO, "stream", "%s live %s", s->client, id);
     }
@@ -626,6 +634,19 @@ sg_channel_handler(sg_http_req_t *r, void *arg)
         sg_session_fail(s, 502, "the provider failed");
         break;
     }
+}
+
+void
+sg_channel_handler(sg_http_req_t *r, void *arg)
+{
+    sg_channel_serve(r, arg, r->path + 1, 0);
+}
+
+void
+sg_cloud_handler(sg_http_req_t *r, void *arg)
+{
+    /* the route is the prefix "/cloud": "/cloud" alone has no channel */
+    sg_channel_serve(r, arg, r->path[6] == '/' ? r->path + 7 : "", 1);
 }
 
 void

@@ -13,6 +13,8 @@
 
 /* The fallback route: /{channel}/{time form or live name}. */
 void sg_channel_handler(sg_http_req_t *r, void *arg);
+/* /cloud/{id}/{time}: a cloud recording (ABI 1.4 plugins) */
+void sg_cloud_handler(sg_http_req_t *r, void *arg);
 void sg_sessions_init(sg_daemon_t *d);
 /* End every session (shutdown): close() runs now, synchronously. */
 void sg_sessions_close_all(sg_daemon_t *d);

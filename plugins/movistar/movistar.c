@@ -6,7 +6,10 @@
  * region's provider group 2_0/5_0/6_0), sample each channel for TS
  * scrambling, publish the unencrypted ones, ingest the 8-day binary EPG
  * from the day groups, refresh every hour, and serve live channels through
- * the core's live relay. Catchup (RTSP) and cloud recordings come in part 2.
+ * the core's live relay. Part 2: catchup over RTSP (the programme at T from
+ * the catalog, getCatchUpUrl, the core's RTSP client, continuous playback)
+ * and cloud recordings (recordingList + getRecordingData with each EPG
+ * update, published as the catalog's cloud set, played the same way).
  *
  * Everything runs on the event loop: fetches through host->fetch, datagrams
  * through host->dgram_open, state in a handful of timers. The pure parsers
@@ -26,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mv_cloud.h"
 #include "mv_dvbstp.h"
 #include "mv_epg.h"
 #include "mv_sds.h"
@@ -47,6 +51,7 @@
 #define MV_INFO_AHEAD (26 * 3600) /* extended info for what airs this far ahead */
 #define MV_INFO_MAX 6000
 #define MV_IMAGE_AGE (7 * 86400) /* logos and covers kept this long */
+#define MV_CLOUD_MAX 999         /* recordingList numItems, as the STBs ask */
 
 typedef struct mv_chan_s {
     char *id;          /* ServiceName                               */
@@ -107,6 +112,7 @@ struct mv_state_s {
     int want_logos;
     int gap_ms;
     int continuous;
+    int want_cloud;
 
     /* bootstrap results */
     int ep;             /* appserver in use */
@@ -162,8 +168,20 @@ struct mv_state_s {
     int info_batch;
     int info_pruned;    /* this round */
 
+    /* cloud recordings: this round's list, and what getRecordingData said
+     * about each (kept across rounds: only new recordings are asked for) */
+    sg_fetch_t *cloud_fetch;
+    mv_cloud_item_t *cloud_list;
+    int cloud_n, cloud_next, cloud_failed;
+    struct mv_cloud_known_s {
+        mv_cloud_item_t it;
+        mv_cloud_rec_t rec;
+    } *cloud;
+    int ncloud, cloud_cap;
+    int cloud_published;
+
     /* metrics */
-    sg_metric_t *m_info;
+    sg_metric_t *m_info, *m_cloud, *m_cloud_fetch;
     sg_metric_t *m_catchup;
     sg_metric_t *m_channels, *m_programmes, *m_sections, *m_runs, *m_probe;
     char state[160];
@@ -174,6 +192,7 @@ static void mv_discover_entry(mv_state_t *st);
 static void mv_epg_next(mv_state_t *st);
 static void mv_info_cancel(mv_state_t *st);
 static void mv_info_next(mv_state_t *st);
+static void mv_cloud_refresh(mv_state_t *st);
 
 /* ---- small helpers ------------------------------------------------------------------------- */
 
@@ -1449,6 +1468,7 @@ mv_epg_next(mv_state_t *st)
         st->info_done = 0;
         st->info_pruned = 0;
         mv_info_next(st);
+        mv_cloud_refresh(st);
     }
 }
 
@@ -1496,6 +1516,7 @@ typedef struct mv_sess_s {
     int64_t end_at;         /* archive-T-D: stop at this content time; 0 = open */
     int ep, tries;          /* appserver endpoint, attempts on it            */
     int joins;              /* programmes negotiated in this response        */
+    int cloud;              /* a cloud recording: getRecordingData           */
 } mv_sess_t;
 
 static void mv_catchup_fetch(mv_sess_t *ms);
@@ -1528,7 +1549,8 @@ mv_catchup_done(const sg_fetch_resp_t *r, void *arg)
 
     ms->fetch = NULL;
     if (r->status != 200) {
-        st->h->log(st->p, SG_LOG_WARN, "getCatchUpUrl on %s: %s", st->appserver[ms->ep],
+        st->h->log(st->p, SG_LOG_WARN, "%s on %s: %s",
+                   ms->cloud ? "getRecordingData" : "getCatchUpUrl", st->appserver[ms->ep],
                    r->error ? r->error : "HTTP error");
         /* once more on this endpoint, then the next one */
         if (++ms->tries >= 2) {
@@ -1549,8 +1571,8 @@ mv_catchup_done(const sg_fetch_resp_t *r, void *arg)
     if (url == NULL || strncmp(url, "rtsp://", 7) != 0) {
         const char *text = json_string_value(json_object_get(root, "resultText"));
         char *msg = mv_unescape(st, text && text[0] ? text : root ? "no catchup URL" : jerr.text);
-        snprintf(reason, sizeof(reason), "Movistar has no recording of programme %s on %s: %s",
-                 ms->pid, ms->chan, msg ? msg : "error");
+        snprintf(reason, sizeof(reason), "Movistar has no %srecording of programme %s on %s: %s",
+                 ms->cloud ? "cloud " : "", ms->pid, ms->chan, msg ? msg : "error");
         st->h->free(msg);
         json_decref(root);
         mv_catchup_count(st, "not_found");
@@ -1565,8 +1587,9 @@ mv_catchup_done(const sg_fetch_resp_t *r, void *arg)
     o.user_agent = MV_RTSP_UA;
     ms->joins++;
     mv_catchup_count(st, "ok");
-    st->h->log(st->p, SG_LOG_INFO, "catchup %s programme %s from %+.0f s%s", ms->chan, ms->pid,
-               o.start, ms->joins > 1 ? " (continuing)" : "");
+    st->h->log(st->p, SG_LOG_INFO, "%s %s programme %s from %+.0f s%s",
+               ms->cloud ? "cloud recording" : "catchup", ms->chan, ms->pid, o.start,
+               ms->joins > 1 ? " (continuing)" : "");
     st->h->session_source_ex(ms->s, url, &o);
     json_decref(root);
 }
@@ -1577,9 +1600,9 @@ mv_catchup_fetch(mv_sess_t *ms)
     mv_state_t *st = ms->st;
     char url[600];
 
-    snprintf(url, sizeof(url),
-             "%s/appserver/mvtv.do?action=getCatchUpUrl&extInfoID=%s&channelID=%s&mode=1",
-             st->appserver[ms->ep], ms->pid, ms->chan);
+    snprintf(url, sizeof(url), "%s/appserver/mvtv.do?action=%s&extInfoID=%s&channelID=%s&mode=1",
+             st->appserver[ms->ep], ms->cloud ? "getRecordingData" : "getCatchUpUrl", ms->pid,
+             ms->chan);
     ms->fetch = st->h->fetch(st->p,
                              &(sg_fetch_req_t){.url = url, .timeout_ms = 5000,
                                                .max_bytes = 1u << 20, .cookies = 1,
@@ -1599,21 +1622,22 @@ mv_catchup_open(mv_state_t *st, sg_session_t *s, mv_sess_t *ms, const mv_chan_t 
 {
     sg_programme_t pr;
     char reason[300], at[32];
+    int cloud = req->cloud ? SG_PROG_CLOUD : 0;
+    const char *what = cloud ? "cloud recording" : "programme";
 
     mv_iso(req->start, at, sizeof(at));
-    if (st->h->programme_at(st->p, ch->id, req->start, SG_PROG_AIRING, &pr) != SG_OK) {
+    if (st->h->programme_at(st->p, ch->id, req->start, SG_PROG_AIRING | cloud, &pr) != SG_OK) {
         char from[32] = "", to[32] = "";
         sg_programme_t first, last;
-        if (st->h->programme_at(st->p, ch->id, INT64_MIN, SG_PROG_FROM, &first) == SG_OK &&
-            st->h->programme_at(st->p, ch->id, INT64_MAX, SG_PROG_UNTIL, &last) == SG_OK) {
+        if (st->h->programme_at(st->p, ch->id, INT64_MIN, SG_PROG_FROM | cloud, &first) == SG_OK &&
+            st->h->programme_at(st->p, ch->id, INT64_MAX, SG_PROG_UNTIL | cloud, &last) == SG_OK) {
             mv_iso(first.start, from, sizeof(from));
             mv_iso(last.stop, to, sizeof(to));
-            snprintf(reason, sizeof(reason),
-                     "no programme on channel %s at %s (its guide covers %s to %s)", ch->id, at,
-                     from, to);
+            snprintf(reason, sizeof(reason), "no %s on channel %s at %s (%s %s to %s)", what,
+                     ch->id, at, cloud ? "its recordings span" : "its guide covers", from, to);
         } else {
-            snprintf(reason, sizeof(reason), "no programme on channel %s at %s (no guide yet)",
-                     ch->id, at);
+            snprintf(reason, sizeof(reason), "no %s on channel %s at %s (%s)", what, ch->id, at,
+                     cloud ? "no cloud recordings" : "no guide yet");
         }
         mv_catchup_count(st, "not_found");
         st->h->session_fail(s, 404, reason);
@@ -1627,6 +1651,7 @@ mv_catchup_open(mv_state_t *st, sg_session_t *s, mv_sess_t *ms, const mv_chan_t 
     }
     ms->st = st;
     ms->s = s;
+    ms->cloud = cloud != 0;
     snprintf(ms->chan, sizeof(ms->chan), "%s", ch->id);
     snprintf(ms->pid, sizeof(ms->pid), "%s", pr.pid);
     ms->pstart = pr.start;
@@ -1651,10 +1676,13 @@ mv_source_ended(sg_session_t *s, void *state, void *sstate, int how)
 
     (void)s;
     if (how == SG_SOURCE_DURATION || !st->continuous || ms->st == NULL) return SG_DONE;
-    if (st->h->programme_at(st->p, ms->chan, ms->pstart + 1, SG_PROG_FROM, &next) != SG_OK ||
+    if (st->h->programme_at(st->p, ms->chan, ms->pstart + 1,
+                            SG_PROG_FROM | (ms->cloud ? SG_PROG_CLOUD : 0), &next) != SG_OK ||
         next.pid == NULL || next.start > now || (ms->end_at && next.start >= ms->end_at)) {
         return SG_DONE;
     }
+    /* recordings go on into the next one only when it follows on */
+    if (ms->cloud && next.start > ms->pstop + 60) return SG_DONE;
     snprintf(ms->pid, sizeof(ms->pid), "%s", next.pid);
     ms->pstart = ms->at = next.start;
     ms->pstop = next.stop;
@@ -1672,6 +1700,196 @@ mv_close(sg_session_t *s, void *state, void *sstate)
         ((mv_state_t *)state)->h->fetch_cancel(ms->fetch);
         ms->fetch = NULL;
     }
+}
+
+/* ---- cloud recordings --------------------------------------------------------------------------- */
+
+static void mv_cloud_next(mv_state_t *st);
+
+static struct mv_cloud_known_s *
+mv_cloud_known(mv_state_t *st, const mv_cloud_item_t *it)
+{
+    for (int i = 0; i < st->ncloud; i++) {
+        if (strcmp(st->cloud[i].it.pid, it->pid) == 0 &&
+            strcmp(st->cloud[i].it.channel, it->channel) == 0) {
+            return &st->cloud[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+mv_cloud_count(mv_state_t *st, const char *result)
+{
+    st->h->metric_add(st->m_cloud_fetch, (const char *const[]){result, NULL}, 1);
+}
+
+static void
+mv_cloud_url(mv_state_t *st, char *url, size_t n, const char *query)
+{
+    int ep = st->ep < st->nappserver ? st->ep : 0;
+    snprintf(url, n, "%s/appserver/mvtv.do?action=%s", st->appserver[ep], query);
+}
+
+/* The round's list, as the catalog's cloud set: what getRecordingData
+ * described, on channels that are published. Forgets what left the list. */
+static void
+mv_cloud_publish(mv_state_t *st)
+{
+    sg_txn_t *t = st->h->catalog_begin(st->p, SG_TXN_CLOUD);
+    int put = 0, kept = 0;
+
+    if (t == NULL) return;
+    for (int i = 0; i < st->cloud_n; i++) {
+        const mv_cloud_item_t *it = &st->cloud_list[i];
+        struct mv_cloud_known_s *k = mv_cloud_known(st, it);
+        const mv_chan_t *ch = mv_chan(st, it->channel);
+        const mv_cloud_rec_t *r;
+        int64_t stop;
+        if (k == NULL || ch == NULL || ch->enc != 0) continue;
+        r = &k->rec;
+        stop = r->stop > it->begin ? r->stop : it->begin + (r->duration > 0 ? r->duration : 3600);
+        if (st->h->catalog_programme(t, &(sg_programme_t){
+                                            .channel = ch->id,
+                                            .start = it->begin,
+                                            .stop = stop,
+                                            .title = r->title[0] ? r->title : "Grabación",
+                                            .series = r->series[0] ? r->series : NULL,
+                                            .season = r->season,
+                                            .episode = r->episode,
+                                            .genre = r->genre[0] ? r->genre : NULL,
+                                            .age_rating = r->age,
+                                            .pid = it->pid,
+                                        }) == SG_OK) {
+            put++;
+        }
+    }
+    st->h->catalog_commit(t, mv_committed, st);
+    /* keep only what is still listed */
+    for (int i = 0; i < st->ncloud; i++) {
+        int listed = 0;
+        for (int j = 0; j < st->cloud_n && !listed; j++) {
+            listed = strcmp(st->cloud[i].it.pid, st->cloud_list[j].pid) == 0 &&
+                     strcmp(st->cloud[i].it.channel, st->cloud_list[j].channel) == 0;
+        }
+        if (listed) st->cloud[kept++] = st->cloud[i];
+    }
+    st->ncloud = kept;
+    st->cloud_published = put;
+    st->h->metric_set(st->m_cloud, NULL, (double)put);
+    st->h->log(st->p, SG_LOG_INFO, "cloud recordings: %d published (%d listed, %d not described)",
+               put, st->cloud_n, st->cloud_failed);
+}
+
+static void
+mv_cloud_data_done(const sg_fetch_resp_t *r, void *arg)
+{
+    mv_state_t *st = arg;
+    const mv_cloud_item_t *it = &st->cloud_list[st->cloud_next];
+    mv_cloud_rec_t rec;
+    char why[200];
+
+    st->cloud_fetch = NULL;
+    if (r->status == 200 && mv_cloud_data(r->body, r->len, &rec, why, sizeof(why)) == 0) {
+        if (st->ncloud == st->cloud_cap) {
+            int cap = st->cloud_cap ? st->cloud_cap * 2 : 32;
+            size_t bytes = (size_t)cap * sizeof(*st->cloud);
+            void *nv = st->cloud ? st->h->realloc(st->cloud, bytes) : st->h->alloc(st->p, bytes);
+            if (nv) {
+                st->cloud = nv;
+                st->cloud_cap = cap;
+            }
+        }
+        if (st->ncloud < st->cloud_cap) {
+            st->cloud[st->ncloud].it = *it;
+            st->cloud[st->ncloud].rec = rec;
+            st->ncloud++;
+        } else {
+            st->cloud_failed++;
+            st->h->log(st->p, SG_LOG_ERR, "cloud recording %s: out of memory", it->pid);
+        }
+        mv_cloud_count(st, "ok");
+    } else {
+        st->cloud_failed++;
+        mv_cloud_count(st, "error");
+        st->h->log(st->p, SG_LOG_WARN, "getRecordingData for programme %s on %s: %s", it->pid,
+                   it->channel,
+                   r->status != 200 ? (r->error ? r->error : "HTTP error") : why);
+    }
+    st->cloud_next++;
+    mv_cloud_next(st);
+}
+
+/* One getRecordingData at a time, for the recordings not described yet. */
+static void
+mv_cloud_next(mv_state_t *st)
+{
+    char url[600], q[200];
+
+    while (st->cloud_next < st->cloud_n && mv_cloud_known(st, &st->cloud_list[st->cloud_next])) {
+        st->cloud_next++;
+    }
+    if (st->cloud_next >= st->cloud_n) {
+        mv_cloud_publish(st);
+        return;
+    }
+    snprintf(q, sizeof(q), "getRecordingData&extInfoID=%s&channelID=%s&mode=1",
+             st->cloud_list[st->cloud_next].pid, st->cloud_list[st->cloud_next].channel);
+    mv_cloud_url(st, url, sizeof(url), q);
+    st->cloud_fetch = st->h->fetch(st->p,
+                                   &(sg_fetch_req_t){.url = url, .timeout_ms = 10000,
+                                                     .max_bytes = 1u << 20, .cookies = 1,
+                                                     .user_agent = MV_UA},
+                                   mv_cloud_data_done, st);
+    if (st->cloud_fetch == NULL) mv_cloud_publish(st); /* what is known so far */
+}
+
+static void
+mv_cloud_list_done(const sg_fetch_resp_t *r, void *arg)
+{
+    mv_state_t *st = arg;
+    const char *why = "HTTP error";
+    int n = -1, skipped = 0, dropped = 0;
+
+    st->cloud_fetch = NULL;
+    if (st->cloud_list == NULL) {
+        st->cloud_list = st->h->alloc(st->p, MV_CLOUD_MAX * sizeof(*st->cloud_list));
+    }
+    if (r->status == 200 && st->cloud_list) {
+        n = mv_cloud_list(r->body, r->len, st->cloud_list, MV_CLOUD_MAX, &skipped, &dropped, &why);
+    } else if (r->error) {
+        why = r->error;
+    }
+    if (n < 0) {
+        /* the previous set stays published */
+        mv_cloud_count(st, "error");
+        st->h->log(st->p, SG_LOG_WARN, "recordingList: %s; cloud recordings unchanged", why);
+        return;
+    }
+    mv_cloud_count(st, "ok");
+    if (skipped || dropped) {
+        st->h->log(st->p, SG_LOG_WARN, "recordingList: %d entries unusable, %d beyond %d", skipped,
+                   dropped, MV_CLOUD_MAX);
+    }
+    st->cloud_n = n;
+    st->cloud_next = 0;
+    st->cloud_failed = 0;
+    mv_cloud_next(st);
+}
+
+/* With each EPG update: the recordings list, then what is new in it. */
+static void
+mv_cloud_refresh(mv_state_t *st)
+{
+    char url[600];
+
+    if (!st->want_cloud || st->cloud_fetch || st->nappserver == 0) return;
+    mv_cloud_url(st, url, sizeof(url), "recordingList&mode=0&state=2&firstItem=0&numItems=999");
+    st->cloud_fetch = st->h->fetch(st->p,
+                                   &(sg_fetch_req_t){.url = url, .timeout_ms = 10000,
+                                                     .max_bytes = 8u << 20, .cookies = 1,
+                                                     .user_agent = MV_UA},
+                                   mv_cloud_list_done, st);
 }
 
 static const sg_conf_key_t mv_keys[] = {
@@ -1701,6 +1919,8 @@ static const sg_conf_key_t mv_keys[] = {
      .help = "catchup: this much silence means the programme ended"},
     {.name = "continuous", .type = SG_CONF_BOOL, .def = "true",
      .help = "catchup: go on with the next programme in the same response"},
+    {.name = "cloud", .type = SG_CONF_BOOL, .def = "true",
+     .help = "read the cloud recordings (recordingList) with each EPG update"},
     {.name = NULL},
 };
 
@@ -1770,6 +1990,7 @@ mv_init(sg_plugin_t *p, void *state, const sg_host_t *h)
     st->want_logos = h->conf_bool(c, "logos");
     st->gap_ms = (int)h->conf_int(c, "gap_ms");
     st->continuous = h->conf_bool(c, "continuous");
+    st->want_cloud = h->conf_bool(c, "cloud");
 
     st->m_channels = h->metric_new(p, &(sg_metric_spec_t){.type = SG_METRIC_GAUGE,
                                                           .name = "channels",
@@ -1794,6 +2015,13 @@ mv_init(sg_plugin_t *p, void *state, const sg_host_t *h)
     st->m_catchup = h->metric_new(
         p, &(sg_metric_spec_t){.type = SG_METRIC_COUNTER, .name = "catchup_negotiations_total",
                                .help = "Catchup URL requests (getCatchUpUrl), by result",
+                               .labels = result});
+    st->m_cloud = h->metric_new(
+        p, &(sg_metric_spec_t){.type = SG_METRIC_GAUGE, .name = "cloud_recordings",
+                               .help = "Cloud recordings published"});
+    st->m_cloud_fetch = h->metric_new(
+        p, &(sg_metric_spec_t){.type = SG_METRIC_COUNTER, .name = "cloud_fetches_total",
+                               .help = "recordingList and getRecordingData requests, by result",
                                .labels = result});
     mv_info_open(st);
     /* The appserver and image hosts have names only the IPTV DNS knows. */
@@ -1829,6 +2057,8 @@ mv_fini(sg_plugin_t *p, void *state)
     sqlite3_close(st->db);
     mv_sds_epg_days_free(&st->days);
     mv_chans_free(st);
+    st->h->free(st->cloud_list);
+    st->h->free(st->cloud);
     st->h->free(st->packages);
     st->h->free(st->res_base);
 }
@@ -1869,6 +2099,7 @@ mv_status(sg_plugin_t *p, void *state, sg_status_t *s)
     st->h->status_string(s, "iptv_address", st->iptv_addr);
     st->h->status_int(s, "last_epg", st->last_epg);
     st->h->status_int(s, "info_pending", (int64_t)(st->nwant - st->want_next));
+    st->h->status_int(s, "cloud_recordings", st->cloud_published);
 }
 
 static const sg_provider_t sg_movistar_provider = {

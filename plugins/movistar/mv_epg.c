@@ -189,6 +189,12 @@ mv_epg_decode(const uint8_t *in, size_t n, char *out, size_t outlen)
     return mv_text_decode(in, n, MV_XOR, out, outlen);
 }
 
+int
+mv_age_years(long index)
+{
+    return index >= 0 && index < 8 ? mv_age_table[index] : 0;
+}
+
 size_t
 mv_html_decode(const char *in, size_t n, char *out, size_t outlen)
 {
@@ -237,7 +243,7 @@ mv_epg_parse(const uint8_t *blob, size_t len, mv_epg_rec_pt cb, void *arg,
         rec.start = (int64_t)mv_be32(p + 4);
         rec.duration = mv_be16(p + 8);
         rec.genre = p[20];
-        rec.age = p[24] < 8 ? mv_age_table[p[24]] : 0;
+        rec.age = mv_age_years(p[24]);
         mv_epg_decode(p + MV_REC_MIN, p[31], title, sizeof(title));
         rec.title = title;
         /* the 0xF1 block is read whatever its tag byte, as the grabbers do */

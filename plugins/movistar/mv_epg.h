@@ -55,6 +55,9 @@ int mv_epg_parse(const uint8_t *blob, size_t len, mv_epg_rec_pt cb, void *arg,
  * length written. */
 size_t mv_epg_decode(const uint8_t *in, size_t n, char *out, size_t outlen);
 
+/* Minimum age of Movistar's age index (0,0,0,7,12,16,17,18); 0 outside. */
+int mv_age_years(long index);
+
 /* The same for plain text (the appserver's JSON strings carry entities
  * too): entities resolved, invalid UTF-8 replaced. */
 size_t mv_html_decode(const char *in, size_t n, char *out, size_t outlen);

@@ -70,6 +70,7 @@ cat <<MSG
   the 8-day guide right after):       $base/58/live   (Telemadrid)
   Movistar catchup over RTSP (the fake U7D server; keeps playing into
   the next programme):                $base/58/timeshift_abs-$(( $(date +%s) - 7200 )).ts
+  Movistar cloud recordings:          $base/cloud.m3u   (guide: $base/cloud.xml)
   udpxy URL of the same group:        $base/udp/239.255.42.1:5000
   udpxy-style status page:            $base/status
   Catchup:  $base/demo1/timeshift_abs-$(( $(date +%s) - 3600 )).ts   (one hour ago)

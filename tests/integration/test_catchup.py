@@ -349,6 +349,85 @@ def test_slow_client_is_skipped_then_restarts_at_a_keyframe(env):
     no_sessions(d, net)
 
 
+DTD = "/usr/share/xmltv/xmltv.dtd"
+
+
+def test_cloud_recordings_list_guide_and_play(env):
+    """recordingList + getRecordingData after the EPG update: /cloud.m3u (and
+    /nube.m3u) list only the channels with recordings, catchup-days 9999;
+    /cloud.xml is DTD-valid and holds only the recordings; a moment of a
+    recording plays from getRecordingData's URL at the right offset, however
+    old; errors are clear."""
+    d, net = env
+    rec = net.info["cloud_recordings"]
+    st, h, m3u = d.request("GET", "/channels.m3u")
+    published = set(re.findall(r"/(\d+)/mpegts", m3u.decode()))
+    mine = [r for r in rec if str(r["channel"]) in published]
+    assert mine, "the fake has no cloud recording on a published channel"
+    wait_for(lambda: d.metric("streamgate_movistar_cloud_recordings") == len(mine), timeout=30,
+             what="cloud recordings published")
+    assert net.stats()["requests"].get("recordingList", 0) >= 1
+
+    # the playlist, under both names
+    for path in ("/cloud.m3u", "/nube.m3u"):
+        st, h, body = d.request("GET", path)
+        text = body.decode()
+        assert st == 200 and h["content-type"].startswith("audio/x-mpegurl"), (st, h)
+        assert text.startswith("#EXTM3U") and "/cloud.xml" in text.split("\n")[0]
+        chans = re.findall(r"/cloud/(\d+)/mpegts", text)
+        assert sorted(chans) == sorted({str(r["channel"]) for r in mine}), (chans, mine)
+        assert text.count('catchup-days="9999"') == len(chans)
+
+    # the guide of the recordings: valid, only them
+    st, h, xml = d.request("GET", "/nube.xml")
+    assert st == 200 and h["content-type"].startswith("application/xml")
+    path = os.path.join(d.workdir, "cloud.xml")
+    with open(path, "wb") as f:
+        f.write(xml)
+    if os.path.exists(DTD):
+        r = run(["xmllint", "--noout", "--nonet", "--dtdvalid", DTD, path])
+        assert r.returncode == 0, r.stderr[-2000:]
+    import xml.etree.ElementTree as ET
+    root = ET.fromstring(xml)
+    progs = root.findall("programme")
+    assert len(progs) == len(mine)
+    assert {c.get("id") for c in root.findall("channel")} == \
+        {"%s.movistar.tv" % r["channel"] for r in mine}
+    starts = sorted(time.strftime("%Y%m%d%H%M%S +0000", time.gmtime(r["start"])) for r in mine)
+    assert sorted(p.get("start") for p in progs) == starts
+    st, h, gz = d.request("GET", "/cloud.xml.gz")
+    assert st == 200 and gz[:2] == b"\x1f\x8b"
+
+    # play one, a minute in, however old it is
+    r = sorted(mine, key=lambda x: x["start"])[0]
+    got = net.stats()["requests"].get("getRecordingData", 0)
+    st, h, data, ended, _ = read_stream(
+        d, "/cloud/%s/timeshift_abs-%d.ts" % (r["channel"], r["start"] + 60),
+        until=lambda b: len(marks(b)) >= 2, max_s=15)
+    m = marks(data)
+    assert st == 200 and m and m[0][0] == r["pid"] and 60 <= m[0][2] <= 63, (st, m, data[:200])
+    assert net.stats()["requests"]["getRecordingData"] == got + 1
+    sess = rtsp_stats(net)["sessions"][-1]
+    assert sess["pid"] == r["pid"] and sess["offset"] == 60, sess
+    no_sessions(d, net)
+
+    # errors: no recording at that time; a channel without recordings; live
+    # forms under /cloud/ are live
+    st, h, body = d.request("GET", "/cloud/%s/timeshift_abs-%d.ts" % (r["channel"], r["start"] - 7200))
+    assert st == 404 and b"no cloud recording" in body, body
+    none = next(c for c in published if c not in {str(x["channel"]) for x in mine})
+    st, h, body = d.request("GET", "/cloud/%s/timeshift_abs-%d.ts" % (none, r["start"]))
+    assert st == 404 and b"has no cloud recordings" in body, body
+    st, h, body = d.request("GET", "/cloud/99999/timeshift_abs-%d.ts" % r["start"])
+    assert st == 404 and b"unknown channel" in body, body
+    st, h, body = d.request("HEAD", "/cloud/%s/mpegts" % r["channel"])
+    assert st == 200 and h["content-type"].startswith("video/mp2t")
+    # the same moment through the 7-day catchup is out of its window
+    if r["start"] < time.time() - 8 * 86400:
+        st, h, body = d.request("GET", "/%s/timeshift_abs-%d.ts" % (r["channel"], r["start"] + 60))
+        assert st == 404, (st, body)
+
+
 def test_seek_storm_leaks_nothing(env):
     d, net = env
     c, a, _ = pick(net)

@@ -86,15 +86,22 @@ on_guide(sg_guide_t *g, void *arg)
     w->g = g;
 }
 
-/* The guide for base, waiting for the render when needed (caller unrefs). */
+/* A guide (SG_GUIDE_*) for base, waiting for the render when needed
+ * (caller unrefs). */
 static sg_guide_t *
-guide(sg_catalog_t *c, const char *base)
+guide_of(sg_catalog_t *c, int kind, const char *base)
 {
     guide_wait_t w = {0, NULL};
-    sg_catalog_guide(c, base, on_guide, &w);
+    sg_catalog_guide(c, kind, base, on_guide, &w);
     run_until(&w.called);
     CHECK_INT(w.called, 1);
     return w.g;
+}
+
+static sg_guide_t *
+guide(sg_catalog_t *c, const char *base)
+{
+    return guide_of(c, SG_GUIDE_MAIN, base);
 }
 
 /* The guide's XML, read through its fd (NUL-terminated; caller frees). */
@@ -621,7 +628,7 @@ test_guide(void)
     /* cached: served at once, the same guide */
     {
         guide_wait_t w = {0, NULL};
-        CHECK(sg_catalog_guide(g_cat, BASE_URL, on_guide, &w) == NULL);
+        CHECK(sg_catalog_guide(g_cat, SG_GUIDE_MAIN, BASE_URL, on_guide, &w) == NULL);
         CHECK_INT(w.called, 1);
         CHECK(w.g == g);
         CHECK_INT(g->refs, 3); /* the catalog's, ours, this one */
@@ -668,7 +675,7 @@ test_guide(void)
     /* a cancelled wait is never called */
     {
         guide_wait_t cancelled = {0, NULL};
-        sg_guide_wait_t *w = sg_catalog_guide(g_cat, "http://third", on_guide, &cancelled);
+        sg_guide_wait_t *w = sg_catalog_guide(g_cat, SG_GUIDE_MAIN, "http://third", on_guide, &cancelled);
         CHECK(w != NULL);
         if (w) sg_catalog_guide_cancel(g_cat, w);
         g = guide(g_cat, "http://third");
@@ -792,7 +799,7 @@ test_reopen(void)
     /* closing with a guide render pending: the waiter still hears back once */
     {
         guide_wait_t gw = {0, NULL};
-        CHECK(sg_catalog_guide(g_cat, "http://closing", on_guide, &gw) != NULL);
+        CHECK(sg_catalog_guide(g_cat, SG_GUIDE_MAIN, "http://closing", on_guide, &gw) != NULL);
         sg_catalog_close(g_cat);
         g_cat = NULL;
         CHECK_INT(gw.called, 1);
@@ -927,6 +934,105 @@ test_migrate_credits(void)
     sg_test_rmtree(dir);
 }
 
+/* ---- cloud recordings ------------------------------------------------------------------------ */
+
+static void
+test_cloud(void)
+{
+    int64_t now = (int64_t)time(NULL);
+    /* far older than the retention: recordings are kept regardless */
+    sg_programme_t r1 = prog("1", now - 40 * 86400, 3000, "Recorded film");
+    sg_programme_t r2 = prog("1", now - 40 * 86400 + 3000, 1800, "Recorded next");
+    sg_programme_t r3 = prog("2", now - 20 * 86400, 600, "Second channel");
+    sg_programme_t gone = prog("2", now - 10 * 86400, 600, "Deleted later");
+    int64_t epg = sg_catalog_nprogrammes(g_cat);
+    sg_prog_hit_t hit;
+    sg_guide_t *g;
+    char *xml, *list;
+    struct evbuffer *b;
+    sg_txn_t *t;
+
+    r1.pid = "111";
+    r2.pid = "222";
+    r3.pid = "333";
+    CHECK(!sg_catalog_has_cloud(g_cat, "1"));
+    t = sg_catalog_begin(g_cat, "a", SG_TXN_CLOUD);
+    CHECK_INT(sg_txn_programme(t, &r1), SG_OK);
+    CHECK_INT(sg_txn_programme(t, &r3), SG_OK);
+    CHECK_INT(sg_txn_programme(t, &gone), SG_OK);
+    CHECK_INT(commit(t), SG_OK);
+    /* the set is replaced as a whole: "gone" leaves, r2 comes */
+    t = sg_catalog_begin(g_cat, "a", SG_TXN_CLOUD);
+    CHECK_INT(sg_txn_programme(t, &r1), SG_OK);
+    CHECK_INT(sg_txn_programme(t, &r2), SG_OK);
+    CHECK_INT(sg_txn_programme(t, &r3), SG_OK);
+    CHECK_INT(commit(t), SG_OK);
+    CHECK_INT(sg_catalog_nprogrammes(g_cat), epg); /* not the EPG */
+    CHECK(sg_catalog_has_cloud(g_cat, "1") && sg_catalog_has_cloud(g_cat, "2"));
+    CHECK(!sg_catalog_has_cloud(g_cat, "nope"));
+
+    /* lookups among the recordings, not the guide */
+    CHECK_INT(sg_catalog_programme_at(g_cat, "a", "1", r1.start + 100,
+                                      SG_PROG_AIRING | SG_PROG_CLOUD, &hit), SG_OK);
+    CHECK_STR(hit.pid, "111");
+    CHECK_INT(hit.start, r1.start);
+    CHECK_INT(sg_catalog_programme_at(g_cat, "a", "1", r1.start + 1,
+                                      SG_PROG_FROM | SG_PROG_CLOUD, &hit), SG_OK);
+    CHECK_STR(hit.pid, "222");
+    CHECK_INT(sg_catalog_programme_at(g_cat, "a", "1", r2.stop + 5,
+                                      SG_PROG_AIRING | SG_PROG_CLOUD, &hit), SG_DECLINED);
+    CHECK_INT(sg_catalog_programme_at(g_cat, "a", "1", r1.start + 100, SG_PROG_AIRING, &hit),
+              SG_DECLINED);
+    CHECK_INT(sg_catalog_programme_at(g_cat, "a", "2", r3.start + 100,
+                                      SG_PROG_UNTIL | SG_PROG_CLOUD, &hit), SG_OK);
+    CHECK_INT(sg_catalog_programme_at(g_cat, "a", "2", 0, 7 | SG_PROG_CLOUD, &hit), SG_ERROR);
+
+    /* the cloud playlist: the channels with recordings, under /cloud/ */
+    b = evbuffer_new();
+    CHECK_INT(sg_catalog_cloud_m3u(g_cat, BASE_URL, b), 0);
+    list = sg_test_drain(b);
+    evbuffer_free(b);
+    CHECK(list != NULL);
+    if (list) {
+        CHECK(strncmp(list, "#EXTM3U name=\"Cloud recordings\" url-tvg=\"" BASE_URL "/cloud.xml\"",
+                      57) == 0);
+        CHECK(strstr(list, "catchup=\"flussonic-ts\" catchup-days=\"9999\",One\n" BASE_URL
+                           "/cloud/1/mpegts\n") != NULL);
+        CHECK(strstr(list, BASE_URL "/cloud/2/mpegts\n") != NULL);
+        CHECK(strstr(list, "catchup-days=\"7\"") == NULL);
+    }
+    free(list);
+
+    /* the cloud guide: only the recordings; the main guide without them */
+    g = guide_of(g_cat, SG_GUIDE_CLOUD, BASE_URL);
+    xml = g ? guide_xml(g) : NULL;
+    CHECK(xml != NULL);
+    if (xml) {
+        CHECK(strstr(xml, "<title>Recorded film</title>") != NULL);
+        CHECK(strstr(xml, "<title>Recorded next</title>") != NULL);
+        CHECK(strstr(xml, "<title>Second channel</title>") != NULL);
+        CHECK(strstr(xml, "Deleted later") == NULL);
+        CHECK(strstr(xml, "Morning News") == NULL);
+        CHECK_INT(g->programmes, 3);
+    }
+    free(xml);
+    if (g) sg_guide_unref(g);
+    xml = current_xml();
+    CHECK(xml != NULL && strstr(xml, "Recorded film") == NULL);
+    free(xml);
+
+    /* a plugin's empty set clears its recordings */
+    t = sg_catalog_begin(g_cat, "a", SG_TXN_CLOUD);
+    CHECK_INT(commit(t), SG_OK);
+    CHECK(!sg_catalog_has_cloud(g_cat, "1"));
+    b = evbuffer_new();
+    CHECK_INT(sg_catalog_cloud_m3u(g_cat, BASE_URL, b), 0);
+    list = sg_test_drain(b);
+    evbuffer_free(b);
+    CHECK(list && strstr(list, "/cloud/") == NULL);
+    free(list);
+}
+
 /* ---- kv ------------------------------------------------------------------------------------------- */
 
 static void
@@ -995,6 +1101,7 @@ main(void)
         {"reopen", test_reopen},
         {"corrupt", test_corrupt},
         {"migrate_credits", test_migrate_credits},
+        {"cloud", test_cloud},
         {"kv", test_kv},
         {NULL, NULL},
     };

@@ -1,8 +1,9 @@
 /* Movistar parsers: DVB-STP sections and reassembly, the SD&S XML of the
- * Madrid 2014 capture (tests/data/movistar-sds-2014), and hand-built
- * binary EPG blobs. */
+ * Madrid 2014 capture (tests/data/movistar-sds-2014), hand-built binary EPG
+ * blobs, and appserver replies about cloud recordings. */
 #include <string.h>
 
+#include "mv_cloud.h"
 #include "mv_dvbstp.h"
 #include "mv_epg.h"
 #include "mv_sds.h"
@@ -1342,6 +1343,117 @@ test_epg_decode(void)
     CHECK_STR(out, "");
 }
 
+/* ---- cloud recordings ------------------------------------------------------- */
+
+static int
+cloud_list(const char *json, mv_cloud_item_t *out, int max, int *skipped, int *dropped,
+           const char **why)
+{
+    return mv_cloud_list(json, strlen(json), out, max, skipped, dropped, why);
+}
+
+static void
+test_cloud_list(void)
+{
+    /* the appserver's shape: numbers, or numbers as strings, ms times */
+    static const char ok[] =
+        "{\"resultCode\":0,\"resultText\":\"\",\"resultData\":{\"result\":["
+        "{\"serviceUID\":1825,\"productID\":20637535,\"beginTime\":1700000000000,"
+        "\"endTime\":1700003000000,\"name\":\"Cine\",\"state\":2},"
+        "{\"serviceUID\":\"4455\",\"productID\":\"123\",\"beginTime\":\"1700100000000\"},"
+        "{\"serviceUID\":-1,\"productID\":1,\"beginTime\":1700000000000},"
+        "{\"serviceUID\":1,\"productID\":\"12x\",\"beginTime\":1700000000000},"
+        "{\"serviceUID\":1,\"productID\":2,\"beginTime\":5},"
+        "{\"serviceUID\":1,\"productID\":2},"
+        "7,"
+        "{\"serviceUID\":2524,\"productID\":9,\"beginTime\":1700200000000}"
+        "],\"totalItems\":8}}";
+    mv_cloud_item_t it[8];
+    int skipped, dropped;
+    const char *why = NULL;
+
+    CHECK_INT(cloud_list(ok, it, 8, &skipped, &dropped, &why), 3);
+    CHECK_INT(skipped, 5);
+    CHECK_INT(dropped, 0);
+    CHECK_STR(it[0].channel, "1825");
+    CHECK_STR(it[0].pid, "20637535");
+    CHECK_INT(it[0].begin, 1700000000);
+    CHECK_STR(it[1].channel, "4455");
+    CHECK_STR(it[1].pid, "123");
+    CHECK_INT(it[1].begin, 1700100000);
+    CHECK_STR(it[2].channel, "2524");
+    /* more than max: counted, not written */
+    CHECK_INT(cloud_list(ok, it, 2, &skipped, &dropped, &why), 2);
+    CHECK_INT(dropped, 1);
+    /* an empty list is a list */
+    CHECK_INT(cloud_list("{\"resultCode\":0,\"resultData\":{\"result\":[]}}", it, 8, &skipped,
+                         &dropped, &why), 0);
+    /* not a list reply */
+    CHECK_INT(cloud_list("", it, 8, &skipped, &dropped, &why), -1);
+    CHECK_STR(why, "not JSON");
+    CHECK_INT(cloud_list("[1,2]", it, 8, &skipped, &dropped, &why), -1);
+    CHECK_STR(why, "not a JSON object");
+    CHECK_INT(cloud_list("{\"resultCode\":-1,\"resultText\":\"x\",\"resultData\":null}", it, 8,
+                         &skipped, &dropped, &why), -1);
+    CHECK_STR(why, "the appserver answered with an error");
+    CHECK_INT(cloud_list("{\"resultCode\":0,\"resultData\":{}}", it, 8, &skipped, &dropped, &why),
+              -1);
+    CHECK_STR(why, "no result list");
+    CHECK_INT(cloud_list("{\"resultCode\":0,\"resultData\":{\"result\":{}}}", it, 8, &skipped,
+                         &dropped, &why), -1);
+}
+
+static void
+test_cloud_data(void)
+{
+    static const char ok[] =
+        "{\"resultCode\":0,\"resultText\":\"\",\"resultData\":{"
+        "\"url\":\"rtsp://10.0.0.1:554/1825/20637535?type=npvr&token=ab\","
+        "\"duration\":3000,\"beginTime\":1700000000000,\"endTime\":1700003000000,"
+        "\"channelName\":\"La 1\",\"name\":\"El Cine de La 1: &iquest;Qu&eacute;?\","
+        "\"ageRatingID\":4,\"theme\":\"Cine\",\"seriesID\":0,\"seriesName\":\"\","
+        "\"season\":0,\"episode\":0}}";
+    static const char series[] =
+        "{\"resultCode\":0,\"resultData\":{\"url\":\"rtsp://h/1\",\"name\":\"Ep 5\","
+        "\"seriesName\":\"Serie &amp; co\",\"season\":\"2\",\"episode\":5,\"ageRatingID\":99,"
+        "\"duration\":-4,\"beginTime\":\"soon\"}}";
+    mv_cloud_rec_t r;
+    char why[128];
+
+    CHECK_INT(mv_cloud_data(ok, strlen(ok), &r, why, sizeof(why)), 0);
+    CHECK_STR(r.url, "rtsp://10.0.0.1:554/1825/20637535?type=npvr&token=ab");
+    CHECK_INT(r.start, 1700000000);
+    CHECK_INT(r.stop, 1700003000);
+    CHECK_INT(r.duration, 3000);
+    CHECK_STR(r.title, "El Cine de La 1: \xc2\xbfQu\xc3\xa9?");
+    CHECK_STR(r.series, "");
+    CHECK_STR(r.genre, "Cine");
+    CHECK_INT(r.age, 12);
+    CHECK_INT(r.season, 0);
+
+    CHECK_INT(mv_cloud_data(series, strlen(series), &r, why, sizeof(why)), 0);
+    CHECK_STR(r.series, "Serie & co");
+    CHECK_INT(r.season, 2);
+    CHECK_INT(r.episode, 5);
+    CHECK_INT(r.age, 0);      /* index out of the table */
+    CHECK_INT(r.duration, 0); /* not plausible */
+    CHECK_INT(r.start, 0);
+
+    /* refusals say why, in the appserver's words when it gave some */
+    static const char refused[] = "{\"resultCode\":-1,\"resultText\":\"No existe la "
+                                  "grabaci&oacute;n\",\"resultData\":null}";
+    CHECK_INT(mv_cloud_data(refused, strlen(refused), &r, why, sizeof(why)), -1);
+    CHECK_STR(why, "No existe la grabaci\xc3\xb3n");
+    static const char nourl[] = "{\"resultCode\":0,\"resultData\":{\"url\":\"http://x/\"}}";
+    CHECK_INT(mv_cloud_data(nourl, strlen(nourl), &r, why, sizeof(why)), -1);
+    CHECK_STR(why, "no rtsp:// URL");
+    CHECK_INT(mv_cloud_data("{", 1, &r, why, sizeof(why)), -1);
+    CHECK_STR(why, "not JSON");
+    /* a short reason buffer truncates, never overflows */
+    CHECK_INT(mv_cloud_data(refused, strlen(refused), &r, why, 8), -1);
+    CHECK_STR(why, "No exis");
+}
+
 int
 main(void)
 {
@@ -1371,6 +1483,8 @@ main(void)
         {"epg_parse", test_epg_parse},
         {"epg_truncated", test_epg_truncated},
         {"epg_decode", test_epg_decode},
+        {"cloud_list", test_cloud_list},
+        {"cloud_data", test_cloud_data},
         {NULL, NULL},
     };
     return sg_test_run(cases);

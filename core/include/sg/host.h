@@ -83,6 +83,11 @@ typedef struct sg_programme_s {
 /* catalog_begin() flags */
 #define SG_TXN_REPLACE_CHANNELS 0x1u /* channels of this plugin not put in
                                         this transaction are removed      */
+#define SG_TXN_CLOUD 0x2u            /* ABI 1.4: the programmes are the
+                                        plugin's cloud recordings, all of
+                                        them: they replace the previous set
+                                        (kept apart from the EPG, no
+                                        retention; /cloud.m3u, /cloud.xml) */
 
 /* Options of session_source_ex() (ABI 1.3). Zero it, then set what
  * matters; members are only ever appended. */
@@ -110,6 +115,8 @@ enum {
     SG_PROG_FROM = 1,       /* the first with start >= t                  */
     SG_PROG_UNTIL = 2,      /* the last with start <= t                   */
 };
+#define SG_PROG_CLOUD 0x100 /* ABI 1.4, or'ed into which: among the cloud
+                               recordings instead of the EPG             */
 
 typedef void (*sg_done_pt)(void *arg, int rc);
 /* One received datagram; data is valid during the call only. */

@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #define SG_ABI_MAJOR 1 /* incompatible change: the loader refuses a mismatch */
-#define SG_ABI_MINOR 3 /* members appended: older plugins still load        */
+#define SG_ABI_MINOR 4 /* members appended: older plugins still load        */
 
 #if defined(__GNUC__)
 #define SG_EXPORT __attribute__((visibility("default")))
@@ -112,6 +112,10 @@ typedef struct sg_stream_req_s {
     const char *query;       /* the request's query string, "" when none    */
     const char *client;      /* client address, for logs                    */
     int head;                /* a HEAD request: do not contact upstream     */
+    /* ABI 1.4: a /cloud/ request: start is a moment of one of the plugin's
+     * cloud recordings (catalog_begin SG_TXN_CLOUD); the catchup window does
+     * not apply. Always 0 for plugins built before 1.4. */
+    int cloud;
 } sg_stream_req_t;
 
 /* ------------------------------------------------------------------------ */
