@@ -26,16 +26,7 @@ REQUESTS=${REQUESTS:-200}
 
 echo "bench: starting the simulated Movistar network (catchup at 8 Mb/s)" >&2
 bench_fake --origin-days -6 --rtsp-rate 8
-cat >"$W/sg.conf" <<EOF
-server = { listen = [ "127.0.0.1:0" ]; state_dir = "$W/state"; log_level = "warn"; access_log = false; };
-plugins = ( { name = "movistar"; iptv_address = "127.0.0.1"; dns = ""; appserver = [ "$APPSERVER" ]; } );
-EOF
-"$SG" -c "$W/sg.conf" --ready-file "$W/ready" >"$W/sg.log" 2>&1 &
-SGPID=$!
-PIDS="$PIDS $SGPID"
-i=0
-until [ -s "$W/ready" ]; do i=$((i + 1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done
-BASE=$(cat "$W/ready")
+bench_streamgate warn
 echo "bench: waiting for discovery and the guide" >&2
 i=0
 until curl -s -m 5 "$BASE/api/status" | field 'next(p for p in d["plugins"] if p["name"]=="movistar")["status"].startswith("ready") and d["catalog"]["pending_updates"]==0' | grep -q True; do

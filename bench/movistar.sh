@@ -33,17 +33,8 @@ NPROG=$(field 'd["programmes"]' <"$INFO")
 EPG_GROUPS=$(field '" ".join(d["epg_groups"])' <"$INFO")
 SP=$(field 'd["sp_group"]' <"$INFO")
 
-cat >"$W/sg.conf" <<EOF
-server = { listen = [ "127.0.0.1:0" ]; state_dir = "$W/state"; log_level = "info"; access_log = false; };
-plugins = ( { name = "movistar"; iptv_address = "127.0.0.1"; dns = ""; appserver = [ "$APPSERVER" ]; } );
-EOF
 T0=$(date +%s.%N)
-"$SG" -c "$W/sg.conf" --ready-file "$W/ready" >"$W/sg.log" 2>&1 &
-SGPID=$!
-PIDS="$PIDS $SGPID"
-i=0
-until [ -s "$W/ready" ]; do i=$((i + 1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done
-BASE=$(cat "$W/ready")
+bench_streamgate info
 CPU_START=$(cpu $SGPID)
 # the ingest share: CPU from the moment the plugin starts reading the EPG
 # day groups to the last catalog commit
