@@ -23,10 +23,10 @@
 
 /* ---- playlists -------------------------------------------------------------------- */
 
+/* The channel list, or (cloud) the channels with cloud recordings. */
 static void
-sg_route_m3u(sg_http_req_t *r, void *arg)
+sg_route_playlist(sg_http_req_t *r, sg_daemon_t *d, int cloud)
 {
-    sg_daemon_t *d = arg;
     struct evbuffer *b = evbuffer_new();
     char base[512];
 
@@ -35,26 +35,7 @@ sg_route_m3u(sg_http_req_t *r, void *arg)
         return;
     }
     sg_http_base_url(r, base, sizeof(base));
-    sg_catalog_m3u(d->catalog, base, b);
-    sg_http_add_header(r, "Cache-Control", "no-cache");
-    sg_http_reply_buffer(r, 200, "audio/x-mpegurl; charset=utf-8", b);
-    evbuffer_free(b);
-}
-
-/* The cloud recordings' playlist (channels that have some). */
-static void
-sg_route_cloud_m3u(sg_http_req_t *r, void *arg)
-{
-    sg_daemon_t *d = arg;
-    struct evbuffer *b = evbuffer_new();
-    char base[512];
-
-    if (b == NULL) {
-        sg_http_error(r, 500, "out of memory");
-        return;
-    }
-    sg_http_base_url(r, base, sizeof(base));
-    if (sg_catalog_cloud_m3u(d->catalog, base, b) != 0) {
+    if ((cloud ? sg_catalog_cloud_m3u : sg_catalog_m3u)(d->catalog, base, b) != 0) {
         evbuffer_free(b);
         sg_http_add_header(r, "Retry-After", "10");
         sg_http_error(r, 503, "the catalog cannot be read; see the log");
@@ -63,6 +44,18 @@ sg_route_cloud_m3u(sg_http_req_t *r, void *arg)
     sg_http_add_header(r, "Cache-Control", "no-cache");
     sg_http_reply_buffer(r, 200, "audio/x-mpegurl; charset=utf-8", b);
     evbuffer_free(b);
+}
+
+static void
+sg_route_m3u(sg_http_req_t *r, void *arg)
+{
+    sg_route_playlist(r, arg, 0);
+}
+
+static void
+sg_route_cloud_m3u(sg_http_req_t *r, void *arg)
+{
+    sg_route_playlist(r, arg, 1);
 }
 
 /* ---- guide --------------------------------------------------------------------------- */

@@ -18,6 +18,15 @@
 
 #define SG_CATALOG_SCHEMA_VERSION 3
 
+/* The EPG and the cloud recordings have the same rows. */
+#define SG_PROGRAMME_COLUMNS                                                                  \
+    " cid INTEGER NOT NULL, start INTEGER NOT NULL, stop INTEGER NOT NULL,"                   \
+    " title TEXT NOT NULL, sub_title TEXT, description TEXT, series TEXT,"                    \
+    " season INTEGER NOT NULL DEFAULT 0, episode INTEGER NOT NULL DEFAULT 0,"                 \
+    " year INTEGER NOT NULL DEFAULT 0, genre TEXT, age_rating INTEGER NOT NULL DEFAULT 0,"    \
+    " icon TEXT, pid TEXT, credits TEXT,"                                                     \
+    " PRIMARY KEY(cid, start)) WITHOUT ROWID;"
+
 static const char sg_catalog_schema[] =
     "CREATE TABLE IF NOT EXISTS channels("
     " cid INTEGER PRIMARY KEY,"
@@ -29,22 +38,10 @@ static const char sg_catalog_schema[] =
     " catchup_days INTEGER NOT NULL DEFAULT 0,"
     " active INTEGER NOT NULL DEFAULT 1, gen INTEGER NOT NULL DEFAULT 0,"
     " UNIQUE(plugin, provider_id));"
-    "CREATE TABLE IF NOT EXISTS programmes("
-    " cid INTEGER NOT NULL, start INTEGER NOT NULL, stop INTEGER NOT NULL,"
-    " title TEXT NOT NULL, sub_title TEXT, description TEXT, series TEXT,"
-    " season INTEGER NOT NULL DEFAULT 0, episode INTEGER NOT NULL DEFAULT 0,"
-    " year INTEGER NOT NULL DEFAULT 0, genre TEXT, age_rating INTEGER NOT NULL DEFAULT 0,"
-    " icon TEXT, pid TEXT, credits TEXT,"
-    " PRIMARY KEY(cid, start)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS programmes(" SG_PROGRAMME_COLUMNS
     "CREATE INDEX IF NOT EXISTS programmes_stop ON programmes(stop);"
     /* version 3: cloud recordings, shaped like programmes, no retention */
-    "CREATE TABLE IF NOT EXISTS cloud("
-    " cid INTEGER NOT NULL, start INTEGER NOT NULL, stop INTEGER NOT NULL,"
-    " title TEXT NOT NULL, sub_title TEXT, description TEXT, series TEXT,"
-    " season INTEGER NOT NULL DEFAULT 0, episode INTEGER NOT NULL DEFAULT 0,"
-    " year INTEGER NOT NULL DEFAULT 0, genre TEXT, age_rating INTEGER NOT NULL DEFAULT 0,"
-    " icon TEXT, pid TEXT, credits TEXT,"
-    " PRIMARY KEY(cid, start)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS cloud(" SG_PROGRAMME_COLUMNS
     "CREATE TABLE IF NOT EXISTS kv("
     " plugin TEXT NOT NULL, key TEXT NOT NULL, value BLOB, updated INTEGER,"
     " PRIMARY KEY(plugin, key)) WITHOUT ROWID;";
@@ -1444,7 +1441,7 @@ sg_catalog_cloud_m3u(sg_catalog_t *c, const char *base, struct evbuffer *out)
     return 0;
 }
 
-void
+int
 sg_catalog_m3u(sg_catalog_t *c, const char *base, struct evbuffer *out)
 {
     /* Rendered once per catalog version and base URL. */
@@ -1452,7 +1449,7 @@ sg_catalog_m3u(sg_catalog_t *c, const char *base, struct evbuffer *out)
         struct evbuffer *b = evbuffer_new();
         size_t n;
         char *text, *nb;
-        if (b == NULL) return;
+        if (b == NULL) return -1;
         sg_m3u_render(c, base, NULL, b);
         n = evbuffer_get_length(b);
         text = malloc(n + 1);
@@ -1462,7 +1459,7 @@ sg_catalog_m3u(sg_catalog_t *c, const char *base, struct evbuffer *out)
             free(nb);
             evbuffer_add_buffer(out, b); /* serve it uncached */
             evbuffer_free(b);
-            return;
+            return 0;
         }
         evbuffer_remove(b, text, n);
         evbuffer_free(b);
@@ -1474,4 +1471,5 @@ sg_catalog_m3u(sg_catalog_t *c, const char *base, struct evbuffer *out)
         c->m3u_version = c->version;
     }
     evbuffer_add(out, c->m3u, c->m3u_len);
+    return 0;
 }

@@ -108,7 +108,7 @@ void sg_txn_abort(sg_txn_t *t);
 
 /* ---- outputs ---------------------------------------------------------------- */
 /* The M3U playlist; base is "http://host:port" without a trailing slash. */
-void sg_catalog_m3u(sg_catalog_t *c, const char *base, struct evbuffer *out);
+int sg_catalog_m3u(sg_catalog_t *c, const char *base, struct evbuffer *out); /* 0, -1 */
 /* Only the channels with cloud recordings, catchup-days 9999, stream URLs
  * under /cloud/; -1 when the catalog cannot be read. */
 int sg_catalog_cloud_m3u(sg_catalog_t *c, const char *base, struct evbuffer *out);
