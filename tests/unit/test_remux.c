@@ -1,0 +1,255 @@
+/* The recorder's engine: streams made by the ffmpeg tool (MPEG-2 video, two
+ * MP2 tracks with languages, like a Movistar channel) remuxed to Matroska
+ * and MP4, and the results read back with libavformat. */
+#include <libavformat/avformat.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "record/sg_remux.h"
+#include "sg_test.h"
+
+static char g_dir[64];
+static char g_src[128];
+
+typedef struct {
+    FILE *f;
+    long limit; /* bytes handed out at most, -1 = all */
+    long done;
+    int fail_at; /* return an error once this many bytes went, 0 = never */
+} src_t;
+
+static int
+src_read(void *arg, uint8_t *buf, int size)
+{
+    src_t *s = arg;
+    size_t n;
+    if (s->fail_at && s->done >= s->fail_at) return -1;
+    if (s->limit >= 0 && s->done + size > s->limit) size = (int)(s->limit - s->done);
+    if (size <= 0) return 0;
+    n = fread(buf, 1, (size_t)size, s->f);
+    s->done += (long)n;
+    return (int)n;
+}
+
+/* Remux g_src (its first limit bytes) into dir/name. */
+static int
+remux(const char *name, long limit, int fail_at, sg_remux_opts_t o, sg_remux_result_t *res,
+      char *out, size_t outlen)
+{
+    src_t s = {fopen(g_src, "rb"), limit, 0, fail_at};
+    int rc;
+    snprintf(out, outlen, "%s/%s", g_dir, name);
+    o.out_path = out;
+    if (s.f == NULL) {
+        SG_FAIL("cannot open %s", g_src);
+        return -2;
+    }
+    rc = sg_remux_run(src_read, &s, &o, res);
+    fclose(s.f);
+    return rc;
+}
+
+typedef struct {
+    int streams;
+    enum AVCodecID codec[8];
+    char lang[8][8];
+    int def[8];
+    double duration;
+    char title[64];
+} probe_t;
+
+static int
+probe(const char *path, probe_t *p)
+{
+    AVFormatContext *c = NULL;
+    const AVDictionaryEntry *t;
+    memset(p, 0, sizeof(*p));
+    if (avformat_open_input(&c, path, NULL, NULL) < 0 || avformat_find_stream_info(c, NULL) < 0) {
+        SG_FAIL("libavformat cannot read %s", path);
+        avformat_close_input(&c);
+        return -1;
+    }
+    p->streams = (int)c->nb_streams;
+    for (unsigned i = 0; i < c->nb_streams && i < 8; i++) {
+        const AVDictionaryEntry *l = av_dict_get(c->streams[i]->metadata, "language", NULL, 0);
+        p->codec[i] = c->streams[i]->codecpar->codec_id;
+        snprintf(p->lang[i], sizeof(p->lang[i]), "%s", l ? l->value : "");
+        p->def[i] = (c->streams[i]->disposition & AV_DISPOSITION_DEFAULT) != 0;
+    }
+    p->duration = c->duration > 0 ? (double)c->duration / AV_TIME_BASE : 0;
+    t = av_dict_get(c->metadata, "title", NULL, 0);
+    snprintf(p->title, sizeof(p->title), "%s", t ? t->value : "");
+    avformat_close_input(&c);
+    return 0;
+}
+
+static void
+test_mkv(void)
+{
+    sg_remux_opts_t o = {.title = "Informe semanal", .channel = "La 1", .date = "2026-11-20",
+                         .series = "Informe", .season = 2, .episode = 5};
+    sg_remux_result_t res;
+    char out[160];
+    probe_t p;
+
+    CHECK_INT(remux("a.mkv", -1, 0, o, &res, out, sizeof(out)), 0);
+    CHECK_STR(res.error, "");
+    CHECK_INT(res.video, 1);
+    CHECK_INT(res.audio, 2);
+    CHECK_INT(res.transcoded, 2);
+    CHECK(res.duration > 5.8 && res.duration < 6.3);
+    if (probe(out, &p) != 0) return;
+    CHECK_INT(p.streams, 3);
+    CHECK_INT(p.codec[0], AV_CODEC_ID_MPEG2VIDEO); /* copied */
+    CHECK_INT(p.codec[1], AV_CODEC_ID_AAC);
+    CHECK_INT(p.codec[2], AV_CODEC_ID_AAC);
+    CHECK_STR(p.lang[1], "spa");
+    CHECK_STR(p.lang[2], "eng");
+    CHECK(p.def[1] && !p.def[2]);
+    CHECK(p.duration > 5.8 && p.duration < 6.3);
+    CHECK_STR(p.title, "Informe semanal");
+}
+
+static void
+test_vo(void)
+{
+    sg_remux_opts_t o = {.vo = 1};
+    sg_remux_result_t res;
+    char out[160];
+    probe_t p;
+
+    CHECK_INT(remux("vo.mkv", -1, 0, o, &res, out, sizeof(out)), 0);
+    if (probe(out, &p) != 0) return;
+    CHECK_INT(p.streams, 3);
+    CHECK_STR(p.lang[1], "eng"); /* the second track first, and the default */
+    CHECK_STR(p.lang[2], "spa");
+    CHECK(p.def[1] && !p.def[2]);
+}
+
+static int
+find(const char *path, const char *tag, long *at)
+{
+    FILE *f = fopen(path, "rb");
+    char buf[65536];
+    size_t n;
+    *at = -1;
+    if (f == NULL) return -1;
+    n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    for (size_t i = 0; i + 4 <= n; i++) {
+        if (memcmp(buf + i, tag, 4) == 0) {
+            *at = (long)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static void
+test_mp4_cut(void)
+{
+    sg_remux_opts_t o = {.mp4 = 1, .max_seconds = 3.0};
+    sg_remux_result_t res;
+    char out[160];
+    long moov, mdat;
+    probe_t p;
+
+    CHECK_INT(remux("cut.mp4", -1, 0, o, &res, out, sizeof(out)), 0);
+    CHECK(res.duration > 2.8 && res.duration < 3.3);
+    if (probe(out, &p) != 0) return;
+    CHECK_INT(p.streams, 3);
+    CHECK(p.duration > 2.8 && p.duration < 3.3);
+    /* faststart: the index before the media */
+    find(out, "moov", &moov);
+    find(out, "mdat", &mdat);
+    CHECK(moov > 0 && (mdat < 0 || moov < mdat));
+}
+
+static void
+test_short_and_broken_input(void)
+{
+    sg_remux_opts_t o = {0};
+    sg_remux_result_t res;
+    char out[160];
+    struct stat st;
+    probe_t p;
+
+    /* the stream stops at 60%: what came is a good file, shorter */
+    if (stat(g_src, &st) != 0) return;
+    CHECK_INT(remux("short.mkv", (long)st.st_size * 6 / 10, 0, o, &res, out, sizeof(out)), 0);
+    CHECK(res.duration > 2.5 && res.duration < 4.5);
+    if (probe(out, &p) == 0) CHECK_INT(p.streams, 3);
+    /* the input fails half way: the file is still closed properly, and
+     * the result says why it is short */
+    CHECK_INT(remux("failed.mkv", -1, (int)(st.st_size / 2), o, &res, out, sizeof(out)), 0);
+    CHECK(strstr(res.error, "input") != NULL);
+    CHECK(res.duration > 1.0 && res.duration < 4.5);
+    if (probe(out, &p) == 0) CHECK_INT(p.streams, 3);
+    /* nothing usable at all */
+    CHECK_INT(remux("empty.mkv", 0, 0, o, &res, out, sizeof(out)), -1);
+    CHECK(res.error[0] != '\0');
+}
+
+static void
+test_garbage(void)
+{
+    char path[160], out[160];
+    sg_remux_opts_t o = {0};
+    sg_remux_result_t res;
+    FILE *f;
+    src_t s;
+
+    snprintf(path, sizeof(path), "%s/garbage.ts", g_dir);
+    f = fopen(path, "wb");
+    if (f == NULL) return;
+    for (int i = 0; i < 200000; i++) fputc((i * 7919) & 0xff, f);
+    fclose(f);
+    s = (src_t){fopen(path, "rb"), -1, 0, 0};
+    snprintf(out, sizeof(out), "%s/garbage.mkv", g_dir);
+    o.out_path = out;
+    CHECK_INT(sg_remux_run(src_read, &s, &o, &res), -1);
+    fclose(s.f);
+    CHECK(res.error[0] != '\0');
+    /* an unwritable destination is an error too */
+    s = (src_t){fopen(g_src, "rb"), -1, 0, 0};
+    o.out_path = "/nonexistent-dir/x.mkv";
+    CHECK_INT(sg_remux_run(src_read, &s, &o, &res), -1);
+    fclose(s.f);
+    CHECK(strstr(res.error, "/nonexistent-dir/x.mkv") != NULL);
+}
+
+int
+main(void)
+{
+    static const sg_test_case_t cases[] = {
+        {"mkv", test_mkv},
+        {"vo", test_vo},
+        {"mp4_cut", test_mp4_cut},
+        {"short_and_broken_input", test_short_and_broken_input},
+        {"garbage", test_garbage},
+        {NULL, NULL},
+    };
+    char cmd[1024];
+    int rc;
+
+    if (sg_test_mkdtemp(g_dir, sizeof(g_dir), "remux") != 0) return 1;
+    snprintf(g_src, sizeof(g_src), "%s/src.ts", g_dir);
+    /* like a Movistar channel: MPEG-2 video, two MP2 tracks, languages */
+    snprintf(cmd, sizeof(cmd),
+             "ffmpeg -nostdin -loglevel error -y -f lavfi -i testsrc=size=352x288:rate=25 "
+             "-f lavfi -i sine=frequency=440:sample_rate=48000 "
+             "-f lavfi -i sine=frequency=880:sample_rate=48000 -t 6 "
+             "-map 0:v -map 1:a -map 2:a -c:v mpeg2video -b:v 600k -g 12 -pix_fmt yuv420p "
+             "-c:a mp2 -b:a 96k -metadata:s:a:0 language=spa -metadata:s:a:1 language=eng "
+             "-muxrate 1000k -f mpegts %s",
+             g_src);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "the ffmpeg tool could not make the test stream\n");
+        sg_test_rmtree(g_dir);
+        return 1;
+    }
+    rc = sg_test_run(cases);
+    sg_test_rmtree(g_dir);
+    return rc;
+}
