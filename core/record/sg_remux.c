@@ -16,6 +16,7 @@
 #define SG_RX_IO 65536            /* AVIOContext buffer                       */
 #define SG_RX_AAC_BPS 64000       /* AAC bit rate per channel                 */
 #define SG_RX_RESYNC 0.5          /* seconds of audio timestamp jump re-anchored */
+#define SG_RX_JUMP 10000000       /* µs forward that is a discontinuity, not a gap */
 
 typedef struct sg_rx_track_s {
     int out;                      /* output stream, -1: dropped              */
@@ -23,6 +24,9 @@ typedef struct sg_rx_track_s {
     SwrContext *swr;
     AVAudioFifo *fifo;
     int64_t next_pts;             /* of the fifo's head, 1/sample_rate        */
+    /* the track's own continuous timeline across discontinuities (a
+     * broadcast's splices, a looped source): µs */
+    int64_t offset, last, step;
 } sg_rx_track_t;
 
 typedef struct sg_rx_s {
@@ -219,6 +223,31 @@ sg_rx_open_transcoder(sg_rx_t *x, sg_rx_track_t *tr, const AVStream *ist, AVStre
     return 0;
 }
 
+/* ---- timeline ----------------------------------------------------------------- */
+
+/* Keep each track's timestamps going forward: a decoding time that goes
+ * back, or leaps more than 10 s ahead, is a discontinuity (a splice, a
+ * source restarting), and the track's offset moves so that the packet
+ * follows the one before it. Returns the packet's time in seconds on the
+ * continuous timeline. */
+static double
+sg_rx_continuous(sg_rx_track_t *tr, AVPacket *p, AVRational tb)
+{
+    int64_t ts = p->dts != AV_NOPTS_VALUE ? p->dts : p->pts, at, off;
+
+    at = av_rescale_q(ts, tb, AV_TIME_BASE_Q) + tr->offset;
+    if (tr->last != AV_NOPTS_VALUE && (at < tr->last || at > tr->last + SG_RX_JUMP)) {
+        tr->offset += tr->last + tr->step - at;
+        at = tr->last + tr->step;
+    }
+    off = av_rescale_q(tr->offset, AV_TIME_BASE_Q, tb);
+    if (p->pts != AV_NOPTS_VALUE) p->pts += off;
+    if (p->dts != AV_NOPTS_VALUE) p->dts += off;
+    tr->last = at;
+    tr->step = p->duration > 0 ? av_rescale_q(p->duration, tb, AV_TIME_BASE_Q) : 40000;
+    return (double)at / AV_TIME_BASE;
+}
+
 /* ---- set-up ------------------------------------------------------------------- */
 
 static int
@@ -245,6 +274,7 @@ sg_rx_map(sg_rx_t *x, const sg_remux_opts_t *o)
     for (unsigned i = 0; i < n; i++) {
         order[i] = i;
         x->t[i].out = -1;
+        x->t[i].last = AV_NOPTS_VALUE;
         if (x->in->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO &&
             x->in->streams[i]->codecpar->codec_id != AV_CODEC_ID_NONE) {
             if (a0 == UINT32_MAX) {
@@ -428,7 +458,8 @@ sg_remux_run(sg_remux_read_pt rd, void *arg, const sg_remux_opts_t *o, sg_remux_
             av_packet_unref(pkt);
             continue;
         }
-        if (o->max_seconds > 0 && (double)ts * av_q2d(ist->time_base) - start >= o->max_seconds) {
+        if (sg_rx_continuous(tr, pkt, ist->time_base) - start >= o->max_seconds &&
+            o->max_seconds > 0) {
             av_packet_unref(pkt);
             break;
         }

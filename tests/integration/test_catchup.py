@@ -19,7 +19,7 @@ import urllib.request
 
 import pytest
 
-from conftest import Daemon, run, wait_for
+from conftest import BUILD, Daemon, run, wait_for
 from test_live import Client
 from test_movistar import FakeNet, movistar_plugin, wait_ready
 
@@ -426,6 +426,77 @@ def test_cloud_recordings_list_guide_and_play(env):
     if r["start"] < time.time() - 8 * 86400:
         st, h, body = d.request("GET", "/%s/timeshift_abs-%d.ts" % (r["channel"], r["start"] + 60))
         assert st == 404, (st, body)
+
+
+def ffprobe_json(path):
+    r = run(["ffprobe", "-v", "error", "-show_entries",
+             "stream=codec_type,codec_name:stream_tags=language:stream_disposition=default"
+             ":format=duration,format_name", "-of", "json", path])
+    assert r.returncode == 0 and r.stderr.strip() == "", r.stderr
+    return json.loads(r.stdout)
+
+
+def test_recorder_records_a_catchup_session(env):
+    """streamgate-record reads a catchup URL of the daemon like any viewer
+    and writes Matroska: video copied, both MP2 tracks as AAC with their
+    languages, the DVB subtitles kept; MP4 with vo: the English track first
+    and default, no subtitles; SIGTERM closes a good, shorter file."""
+    d, net = env
+    c, a, _ = pick(net, want_media="mpeg2-sub")
+    rec = os.path.join(BUILD, "streamgate-record")
+    url = d.url("/%s/timeshift_abs-%d.ts?priority=10" % (c["id"], a["start"] + 60))
+    knobs(net, rtsp_rate=16)  # twenty seconds of programme in a couple of seconds
+    try:
+        out = os.path.join(d.workdir, "rec.mkv")
+        r = run([rec, url, out, "--seconds", "20", "--title", a["title"], "--channel", c["name"]],
+                timeout=120)
+        assert r.returncode == 0, r.stderr
+        res = json.loads(r.stdout)
+        assert res["ok"] and abs(res["duration"] - 20) <= 1, res
+        assert res["transcoded"] == 2 and res["subtitles"] == 1, res
+        p = ffprobe_json(out)
+        assert abs(float(p["format"]["duration"]) - 20) <= 1, p["format"]
+        kinds = [(s["codec_type"], s["codec_name"], s.get("tags", {}).get("language"))
+                 for s in p["streams"]]
+        assert kinds == [("video", "mpeg2video", None), ("audio", "aac", "spa"),
+                         ("audio", "aac", "eng"), ("subtitle", "dvb_subtitle", kinds[3][2])], kinds
+
+        out4 = os.path.join(d.workdir, "rec.mp4")
+        r = run([rec, url, out4, "--seconds", "10", "--mp4", "--vo"], timeout=120)
+        assert r.returncode == 0, r.stderr
+        p = ffprobe_json(out4)
+        assert "mp4" in p["format"]["format_name"]
+        audio = [s for s in p["streams"] if s["codec_type"] == "audio"]
+        assert [s["tags"]["language"] for s in audio] == ["eng", "spa"], audio
+        assert audio[0]["disposition"]["default"] == 1 and audio[1]["disposition"]["default"] == 0
+        assert not any(s["codec_type"] == "subtitle" for s in p["streams"])
+    finally:
+        knobs(net, rtsp_rate=0)
+    no_sessions(d, net)
+
+    # at the programme's own pace, stopped after a few seconds by SIGTERM
+    out = os.path.join(d.workdir, "stopped.mkv")
+    proc = subprocess.Popen([rec, url, out], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    wait_for(lambda: os.path.exists(out) and os.path.getsize(out) > 200000, timeout=20,
+             what="the recording under way")
+    proc.terminate()
+    stdout, stderr = proc.communicate(timeout=20)
+    assert proc.returncode == 0, stderr
+    res = json.loads(stdout)
+    assert res["ok"] and res["duration"] > 1, res
+    p = ffprobe_json(out)
+    assert abs(float(p["format"]["duration"]) - res["duration"]) <= 1, (p, res)
+    no_sessions(d, net)
+
+    # a URL the daemon refuses: no file, a reason
+    r = run([rec, d.url("/99999/timeshift_abs-%d.ts" % a["start"]),
+             os.path.join(d.workdir, "none.mkv")], timeout=30)
+    assert r.returncode == 1 and not json.loads(r.stdout)["ok"]
+    assert "404" in json.loads(r.stdout)["error"], r.stdout
+    assert not os.path.exists(os.path.join(d.workdir, "none.mkv"))
+    r = run([rec, "--bogus"], timeout=10)
+    assert r.returncode == 2
 
 
 def test_seek_storm_leaks_nothing(env):

@@ -219,6 +219,41 @@ test_garbage(void)
     CHECK(strstr(res.error, "/nonexistent-dir/x.mkv") != NULL);
 }
 
+/* The source played twice in a row (a looped source, a splice: time goes
+ * back at the join): one continuous file of both. */
+static void
+test_discontinuity(void)
+{
+    char loop[160], out[160], buf[65536];
+    sg_remux_opts_t o = {0};
+    sg_remux_result_t res;
+    FILE *in, *f;
+    size_t n;
+    src_t s;
+    probe_t p;
+
+    snprintf(loop, sizeof(loop), "%s/loop.ts", g_dir);
+    f = fopen(loop, "wb");
+    if (f == NULL) return;
+    for (int k = 0; k < 2; k++) {
+        in = fopen(g_src, "rb");
+        if (in == NULL) break;
+        while ((n = fread(buf, 1, sizeof(buf), in)) > 0) fwrite(buf, 1, n, f);
+        fclose(in);
+    }
+    fclose(f);
+    s = (src_t){fopen(loop, "rb"), -1, 0, 0};
+    snprintf(out, sizeof(out), "%s/loop.mkv", g_dir);
+    o.out_path = out;
+    CHECK_INT(sg_remux_run(src_read, &s, &o, &res), 0);
+    fclose(s.f);
+    CHECK_STR(res.error, "");
+    CHECK(res.duration > 11.5 && res.duration < 12.5);
+    if (probe(out, &p) != 0) return;
+    CHECK_INT(p.streams, 3);
+    CHECK(p.duration > 11.5 && p.duration < 12.5);
+}
+
 int
 main(void)
 {
@@ -228,6 +263,7 @@ main(void)
         {"mp4_cut", test_mp4_cut},
         {"short_and_broken_input", test_short_and_broken_input},
         {"garbage", test_garbage},
+        {"discontinuity", test_discontinuity},
         {NULL, NULL},
     };
     char cmd[1024];
