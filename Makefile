@@ -70,6 +70,7 @@ bench: build
 	bench/live.sh $(BUILD)
 	bench/movistar.sh $(BUILD)
 	bench/catchup.sh $(BUILD)
+	bench/record.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN) $(FUZZ)

@@ -3,7 +3,7 @@
  *
  *   streamgate-record URL OUT [--mp4] [--vo] [--seconds S] [--title T]
  *       [--channel C] [--date D] [--description D] [--series S]
- *       [--season N] [--episode N]
+ *       [--season N] [--episode N] [--cover FILE]
  *
  * Reads URL (the daemon's own catchup or live URL: a recording is a session
  * like a viewer's, with the viewer's admission, continuous playback and
@@ -85,7 +85,7 @@ sg_rec_usage(FILE *f)
 {
     fprintf(f, "usage: streamgate-record URL OUT [--mp4] [--vo] [--seconds S] [--title T]\n"
                "         [--channel C] [--date D] [--description D] [--series S]\n"
-               "         [--season N] [--episode N]\n");
+               "         [--season N] [--episode N] [--cover FILE]\n");
 }
 
 int
@@ -98,7 +98,8 @@ main(int argc, char **argv)
         {"description", required_argument, NULL, 'D'},
         {"series", required_argument, NULL, 'S'}, {"season", required_argument, NULL, 'n'},
         {"episode", required_argument, NULL, 'e'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0},
+        {"version", no_argument, NULL, 'V'},       {"cover", required_argument, NULL, 'C'},
+        {NULL, 0, NULL, 0},
     };
     sg_remux_opts_t o = {0};
     sg_remux_result_t res;
@@ -128,6 +129,7 @@ main(int argc, char **argv)
         case 'S': o.series = optarg; break;
         case 'n': o.season = atoi(optarg); break;
         case 'e': o.episode = atoi(optarg); break;
+        case 'C': o.cover = optarg; break;
         case 'h': sg_rec_usage(stdout); return 0;
         case 'V': printf("streamgate-record %s\n", SG_VERSION); return 0;
         default: sg_rec_usage(stderr); return 2;

@@ -363,6 +363,39 @@ sg_rx_tags(AVFormatContext *out, const sg_remux_opts_t *o)
     }
 }
 
+/* The cover as a Matroska attachment: the image bytes as the stream's
+ * extradata, with its file name and MIME type. A cover that cannot be read
+ * is left out (the recording matters more). */
+static void
+sg_rx_cover(sg_rx_t *x, const char *path)
+{
+    const char *base = strrchr(path, '/'), *dot = strrchr(path, '.');
+    int png = dot && (strcmp(dot, ".png") == 0 || strcmp(dot, ".PNG") == 0);
+    AVStream *st;
+    uint8_t *data = NULL;
+    size_t n = 0;
+    FILE *f = fopen(path, "rb");
+    long len;
+
+    if (f == NULL) return;
+    if (fseek(f, 0, SEEK_END) == 0 && (len = ftell(f)) > 0 && len < (16 << 20) &&
+        fseek(f, 0, SEEK_SET) == 0 &&
+        (data = av_mallocz((size_t)len + AV_INPUT_BUFFER_PADDING_SIZE)) != NULL) {
+        n = fread(data, 1, (size_t)len, f);
+    }
+    fclose(f);
+    if (n == 0 || (st = avformat_new_stream(x->out, NULL)) == NULL) {
+        av_free(data);
+        return;
+    }
+    st->codecpar->codec_type = AVMEDIA_TYPE_ATTACHMENT;
+    st->codecpar->codec_id = png ? AV_CODEC_ID_PNG : AV_CODEC_ID_MJPEG;
+    st->codecpar->extradata = data;
+    st->codecpar->extradata_size = (int)n;
+    av_dict_set(&st->metadata, "filename", base ? base + 1 : path, 0);
+    av_dict_set(&st->metadata, "mimetype", png ? "image/png" : "image/jpeg", 0);
+}
+
 static void
 sg_rx_free(sg_rx_t *x)
 {
@@ -435,6 +468,7 @@ sg_remux_run(sg_remux_read_pt rd, void *arg, const sg_remux_opts_t *o, sg_remux_
     }
     if (sg_rx_map(&x, o) != 0) goto out;
     sg_rx_tags(x.out, o);
+    if (o->cover && !o->mp4) sg_rx_cover(&x, o->cover);
     x.out->avoid_negative_ts = AVFMT_AVOID_NEG_TS_MAKE_ZERO;
     if ((err = avio_open(&x.out->pb, o->out_path, AVIO_FLAG_WRITE)) < 0) {
         sg_rx_fail(&x, err, "%s", o->out_path);

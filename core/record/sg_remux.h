@@ -8,7 +8,8 @@
  *   - track languages kept; vo: the second audio track goes first and is
  *     the default one;
  *   - timestamps start at zero; max_seconds of stream, then it stops;
- *   - the output's title/channel/date/description/series tags.
+ *   - the output's title/channel/date/description/series tags, and a cover
+ *     image attached to a Matroska file.
  *
  * Blocking and CPU-bound: run it on a worker thread, never on the loop.
  * The input comes through a read callback (a pipe from the loop, a file).
@@ -31,6 +32,7 @@ typedef struct sg_remux_opts_s {
     /* tags, NULL = none */
     const char *title, *channel, *date, *description, *series;
     int season, episode;       /* 0 = unknown                               */
+    const char *cover;         /* JPEG or PNG file attached (Matroska only) */
 } sg_remux_opts_t;
 
 typedef struct sg_remux_result_s {

@@ -111,6 +111,49 @@ test_mkv(void)
     CHECK_STR(p.title, "Informe semanal");
 }
 
+/* A cover image rides along as a Matroska attachment. */
+static void
+test_cover(void)
+{
+    char cover[160], cmd[400], out[160];
+    sg_remux_opts_t o = {0};
+    sg_remux_result_t res;
+    AVFormatContext *c = NULL;
+    int found = 0;
+
+    snprintf(cover, sizeof(cover), "%s/cover.jpg", g_dir);
+    snprintf(cmd, sizeof(cmd),
+             "ffmpeg -nostdin -loglevel error -y -f lavfi -i smptebars=size=96x142 "
+             "-frames:v 1 %s", cover);
+    if (system(cmd) != 0) {
+        SG_FAIL("the ffmpeg tool could not make a cover");
+        return;
+    }
+    o.cover = cover;
+    CHECK_INT(remux("cover.mkv", -1, 0, o, &res, out, sizeof(out)), 0);
+    if (avformat_open_input(&c, out, NULL, NULL) < 0) {
+        SG_FAIL("cannot read %s", out);
+        return;
+    }
+    for (unsigned i = 0; i < c->nb_streams; i++) {
+        const AVStream *st = c->streams[i];
+        const AVDictionaryEntry *m = av_dict_get(st->metadata, "mimetype", NULL, 0);
+        const AVDictionaryEntry *f = av_dict_get(st->metadata, "filename", NULL, 0);
+        /* libavformat reads an image attachment back as an attached picture */
+        if (m == NULL) continue;
+        found++;
+        CHECK_STR(m->value, "image/jpeg");
+        CHECK(f && strcmp(f->value, "cover.jpg") == 0);
+        CHECK(st->codecpar->codec_type == AVMEDIA_TYPE_ATTACHMENT ||
+              (st->disposition & AV_DISPOSITION_ATTACHED_PIC));
+    }
+    CHECK_INT(found, 1);
+    avformat_close_input(&c);
+    /* a cover that is not there is left out, the recording is made */
+    o.cover = "/nonexistent/cover.jpg";
+    CHECK_INT(remux("nocover.mkv", -1, 0, o, &res, out, sizeof(out)), 0);
+}
+
 static void
 test_vo(void)
 {
@@ -260,6 +303,7 @@ main(void)
     static const sg_test_case_t cases[] = {
         {"mkv", test_mkv},
         {"vo", test_vo},
+        {"cover", test_cover},
         {"mp4_cut", test_mp4_cut},
         {"short_and_broken_input", test_short_and_broken_input},
         {"garbage", test_garbage},
