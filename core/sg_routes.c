@@ -17,6 +17,7 @@
 #include "plugin/sg_plugin.h"
 #include "sg_config.h"
 #include "stream/sg_session.h"
+#include "record/sg_recfiles.h"
 #include "stream/sg_hub.h"
 #include "util/sg_log.h"
 #include "util/sg_util.h"
@@ -545,6 +546,7 @@ sg_routes_setup(sg_daemon_t *d)
         rc |= sg_http_route(h, "/udp", SG_ROUTE_GET | SG_ROUTE_PREFIX, "udpxy", sg_udpxy_handler, d);
         rc |= sg_http_route(h, "/rtp", SG_ROUTE_GET | SG_ROUTE_PREFIX, "udpxy", sg_udpxy_handler, d);
     }
+    rc |= sg_recfiles_routes(d);
     rc |= sg_http_route(h, "/", SG_ROUTE_GET, "index", sg_route_index, d);
     sg_http_fallback(h, sg_channel_handler, d);
     sg_metrics_setup(d);
