@@ -24,6 +24,7 @@
 #include "net/sg_net.h"
 #include "net/sg_proxy.h"
 #include "plugin/sg_plugin.h"
+#include "record/sg_record.h"
 #include "sg_config.h"
 #include "sg_daemon.h"
 #include "sg_routes.h"
@@ -147,6 +148,7 @@ sg_check_all(sg_daemon_t *d)
         int build = sg_running_from_build_tree();
         d->plugin_dir = strdup(pd && pd[0] ? pd : build ? SG_BUILD_PLUGIN_DIR : SG_PLUGIN_DIR);
         d->module_dir = strdup(build ? SG_BUILD_MODULE_DIR : SG_MODULE_DIR);
+        d->recorder_bin = build ? SG_BUILD_RECORDER : SG_RECORDER;
     }
     sg_plugins_load(d, errs);
     sg_plugins_check(d, errs);
@@ -333,6 +335,7 @@ sg_run(sg_daemon_t *d, const char *ready_file)
     d->proxy = sg_proxy_new(d->http, d->net);
     if (d->proxy == NULL) goto out;
     sg_catalog_set_reserved(d->catalog, sg_http_reserved_words(d->http));
+    d->recorder = sg_recorder_new(d);
 
     for (int i = 0; i < 3; i++) {
         sigs[i] = evsignal_new(d->base, sigl[i], sg_signal_cb, d);
@@ -354,6 +357,8 @@ out:
     /* Order: no new clients; end every session (plugins' close hooks run
      * while plugins are alive); stop plugins; flush the catalog. */
     if (d->http) sg_http_server_shutdown(d->http);
+    sg_recorder_free(d->recorder);
+    d->recorder = NULL;
     sg_sessions_close_all(d);
     sg_hubs_free(d->hubs);
     d->hubs = NULL;

@@ -22,6 +22,8 @@ typedef struct sg_daemon_s {
     const char *state_dir;
     char *plugin_dir;
     char *module_dir;
+    const char *recorder_bin;   /* streamgate-record               */
+    struct sg_recorder_s *recorder; /* NULL without recordings.dir */
     sg_http_server_t *http;
     sg_catalog_t *catalog;
     sg_net_t *net;

@@ -18,6 +18,7 @@
 #include "sg_config.h"
 #include "stream/sg_session.h"
 #include "record/sg_recfiles.h"
+#include "record/sg_record.h"
 #include "stream/sg_hub.h"
 #include "util/sg_log.h"
 #include "util/sg_util.h"
@@ -534,6 +535,8 @@ sg_routes_setup(sg_daemon_t *d)
     /* /cloud/{channel}/{time}: a cloud recording, in the channel grammar */
     rc |= sg_http_route(h, "/cloud", SG_ROUTE_GET | SG_ROUTE_PREFIX, "stream_cloud",
                         sg_cloud_handler, d);
+    rc |= sg_recfiles_routes(d);
+    rc |= sg_recorder_routes(d); /* before "/api": it has /api/recordings */
     rc |= sg_http_route(h, "/api/status", SG_ROUTE_GET, "status", sg_route_status, d);
     rc |= sg_http_route(h, "/api/reload", SG_ROUTE_POST | SG_ROUTE_ADMIN, "reload", sg_route_reload, d);
     /* Everything else under /api belongs to the API, never to a channel. */
@@ -546,7 +549,6 @@ sg_routes_setup(sg_daemon_t *d)
         rc |= sg_http_route(h, "/udp", SG_ROUTE_GET | SG_ROUTE_PREFIX, "udpxy", sg_udpxy_handler, d);
         rc |= sg_http_route(h, "/rtp", SG_ROUTE_GET | SG_ROUTE_PREFIX, "udpxy", sg_udpxy_handler, d);
     }
-    rc |= sg_recfiles_routes(d);
     rc |= sg_http_route(h, "/", SG_ROUTE_GET, "index", sg_route_index, d);
     sg_http_fallback(h, sg_channel_handler, d);
     sg_metrics_setup(d);

@@ -1207,6 +1207,13 @@ sg_catalog_guide_cancel(sg_catalog_t *c, sg_guide_wait_t *w)
 
 /* ---- programme lookups (loop thread) -------------------------------------------------------- */
 
+static void
+sg_hit_text(char *out, size_t n, sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    snprintf(out, n, "%s", t ? (const char *)t : "");
+}
+
 int
 sg_catalog_programme_at(sg_catalog_t *c, const char *plugin, const char *channel, int64_t t,
                         int which, sg_prog_hit_t *out)
@@ -1225,7 +1232,8 @@ sg_catalog_programme_at(sg_catalog_t *c, const char *plugin, const char *channel
     which &= ~SG_PROG_CLOUD;
     if (which < 0 || which > 2) return SG_ERROR;
     snprintf(sql, sizeof(sql),
-             "SELECT p.start, p.stop, p.title, p.pid FROM %s p JOIN channels c USING(cid)"
+             "SELECT p.start, p.stop, p.title, p.pid, p.series, p.sub_title, p.genre, p.season,"
+             " p.episode FROM %s p JOIN channels c USING(cid)"
              " WHERE c.plugin=? AND c.provider_id=? AND %s LIMIT 1",
              cloud ? "cloud" : "programmes", where[which]);
     if (sqlite3_prepare_v2(c->rdb, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -1242,6 +1250,11 @@ sg_catalog_programme_at(sg_catalog_t *c, const char *plugin, const char *channel
         out->stop = sqlite3_column_int64(st, 1);
         snprintf(out->title, sizeof(out->title), "%s", title ? (const char *)title : "");
         snprintf(out->pid, sizeof(out->pid), "%s", pid ? (const char *)pid : "");
+        sg_hit_text(out->series, sizeof(out->series), st, 4);
+        sg_hit_text(out->sub_title, sizeof(out->sub_title), st, 5);
+        sg_hit_text(out->genre, sizeof(out->genre), st, 6);
+        out->season = sqlite3_column_int(st, 7);
+        out->episode = sqlite3_column_int(st, 8);
         rc = which == 0 && t >= out->stop ? SG_DECLINED : SG_OK;
     } else if (rc == SQLITE_DONE) {
         rc = SG_DECLINED;

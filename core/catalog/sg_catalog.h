@@ -38,6 +38,8 @@ typedef struct sg_prog_hit_s {
     int64_t start, stop;
     char title[256];
     char pid[64];
+    char series[256], sub_title[256], genre[96]; /* "" when unknown */
+    int season, episode;
 } sg_prog_hit_t;
 
 /* A programme of the plugin's channel (its own id), on the loop thread's

@@ -75,6 +75,16 @@ static const sg_conf_key_t sg_admission_keys[] = {
 static const sg_conf_key_t sg_recordings_keys[] = {
     {.name = "dir", .type = SG_CONF_STRING, .flags = SG_CONF_DIR, .def = "",
      .help = "recordings folder, created when missing; empty: none"},
+    {.name = "max_concurrent", .type = SG_CONF_INT, .def = "4", .min = 1, .max = 64,
+     .help = "recordings made at once"},
+    {.name = "short_tolerance", .type = SG_CONF_INT, .def = "30", .min = 0, .max = 3600,
+     .help = "seconds a recording may fall short of what was asked and still count"},
+    {.name = "mp4", .type = SG_CONF_BOOL, .def = "false",
+     .help = "MP4 (faststart) instead of Matroska by default"},
+    {.name = "vo", .type = SG_CONF_BOOL, .def = "false",
+     .help = "the second audio track first by default (original version)"},
+    {.name = "per_channel", .type = SG_CONF_BOOL, .def = "false",
+     .help = "a \"NNN. Channel\" folder per channel"},
     {.name = NULL},
 };
 

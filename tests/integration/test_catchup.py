@@ -40,7 +40,8 @@ def env(tmp_path_factory):
     d.start(plugins=[movistar_plugin(net)],
             server={"log_level": "info"},
             extra={"admission": {"max_sources": 6},
-                   "live": {"slow_client": "resync", "ring_seconds": 1}})
+                   "live": {"slow_client": "resync", "ring_seconds": 1},
+                   "recordings": {"dir": os.path.join(work, "recordings"), "max_concurrent": 2}})
     try:
         wait_ready(d)
         yield d, net
@@ -497,6 +498,68 @@ def test_recorder_records_a_catchup_session(env):
     assert not os.path.exists(os.path.join(d.workdir, "none.mkv"))
     r = run([rec, "--bogus"], timeout=10)
     assert r.returncode == 2
+
+
+def recordings(d):
+    return {(r["channel"], r["start"]): r for r in d.json("/api/recordings")["recordings"]}
+
+
+def test_record_on_demand(env):
+    """/record/{id}/{time}: the recorder child reads the catchup session and
+    the file appears under its final name only when it is whole; a second
+    request for the same is 409, one beyond max_concurrent 503; a killed
+    recorder leaves nothing; one stopped short is dropped to be retried."""
+    d, net = env
+    c, a, b = pick(net, want_media="mpeg2-sub")
+    rec_dir = os.path.join(d.workdir, "recordings")
+    knobs(net, rtsp_rate=16)
+    try:
+        st, h, body = d.request("GET", "/record/%s/%d?duration=20" % (c["id"], a["start"] + 60))
+        assert st == 200, body
+        job = json.loads(body)
+        assert job["status"] == "recording" and job["duration"] == 20 and job["id"] == str(c["id"])
+        final = os.path.join(rec_dir, job["path"])
+        wait_for(lambda: recordings(d)[(str(c["id"]), a["start"] + 60)]["state"] != "recording",
+                 timeout=60, what="the recording to finish")
+        row = recordings(d)[(str(c["id"]), a["start"] + 60)]
+        assert row["state"] == "done" and abs(row["written"] - 20) <= 1, row
+    finally:
+        knobs(net, rtsp_rate=0)
+    p = ffprobe_json(final)
+    assert abs(float(p["format"]["duration"]) - 20) <= 1
+    assert [s["codec_name"] for s in p["streams"]] == ["mpeg2video", "aac", "aac", "dvb_subtitle"]
+    assert not [f for f in os.listdir(os.path.dirname(final)) if f.startswith(".")]
+    no_sessions(d, net)
+
+    # at the programme's pace: two at once, the same one twice is 409, a third 503
+    t1, t2, t3 = b["start"] + 10, b["start"] + 300, b["start"] + 600
+    st, h, body = d.request("GET", "/record/%s/%d?duration=600" % (c["id"], t1))
+    assert st == 200, body
+    one = json.loads(body)
+    assert d.request("GET", "/record/%s/%d?duration=600" % (c["id"], t1))[0] == 409
+    st, h, body = d.request("GET", "/record/%s/%d?duration=600&mp4=1" % (c["id"], t2))
+    assert st == 200, body
+    two = json.loads(body)
+    st, h, body = d.request("GET", "/record/%s/%d?duration=600" % (c["id"], t3))
+    assert st == 503 and h.get("retry-after"), (st, body)
+    wait_for(lambda: rtsp_stats(net)["playing"] >= 2, timeout=15, what="both recordings playing")
+    # a recorder killed outright: nothing under the final name, nothing hidden left
+    os.kill(one["recorder_pid"], 9)
+    wait_for(lambda: recordings(d)[(str(c["id"]), t1)]["state"] == "failed", timeout=15,
+             what="the killed recording marked failed")
+    assert not os.path.exists(os.path.join(rec_dir, one["path"]))
+    # one stopped early (TERM: the file is closed properly) is too short: dropped, retried later
+    os.kill(two["recorder_pid"], 15)
+    wait_for(lambda: recordings(d)[(str(c["id"]), t2)]["state"] == "short", timeout=15,
+             what="the short recording dropped")
+    row = recordings(d)[(str(c["id"]), t2)]
+    assert row["shortfalls"].endswith(",") and int(row["shortfalls"].split(",")[0]) > 500, row
+    assert not os.path.exists(os.path.join(rec_dir, two["path"]))
+    assert not [f for r, _, fs in os.walk(rec_dir) for f in fs if f.startswith(".")]
+    no_sessions(d, net)
+    # no time, or no such channel
+    assert d.request("GET", "/record/%s/mpegts" % c["id"])[0] in (400, 404)
+    assert d.request("GET", "/record/99999/%d" % t1)[0] == 404
 
 
 def test_seek_storm_leaks_nothing(env):

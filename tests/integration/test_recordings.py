@@ -136,3 +136,13 @@ def test_no_folder_configured(daemon):
     daemon.start(extra={})
     assert daemon.get("/recordings.m3u")[0] == 404
     assert daemon.get("/recording/x.mkv")[0] == 404
+
+
+def test_partial_files_removed_at_start(daemon, library):
+    """A recording that never finished (the daemon or the recorder killed)
+    leaves only a hidden temporary file; the next start removes it."""
+    assert not os.path.exists(os.path.join(library, ".Film.mkv.tmp"))
+    assert "left by a recording that did not finish" in daemon.log()
+    assert os.path.exists(os.path.join(library, "Film", "Film.ts"))
+    assert os.path.exists(os.path.join(library, ".hidden", "x.mkv"))  # not a temporary file
+    assert daemon.json("/api/recordings") == {"recordings": []}

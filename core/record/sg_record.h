@@ -1,0 +1,29 @@
+/*
+ * Recording jobs: each recording is a streamgate-record child process that
+ * reads one of the daemon's own catchup URLs (admission rank 10, so viewers
+ * come first) into a hidden temporary file next to its final name; the
+ * daemon validates the result (the written length against what was asked,
+ * with recordings.short_tolerance; the same shortfall three times in a row
+ * is kept as incomplete) and renames it into place, so no half file ever
+ * carries a final name. The index is SQLite (<state_dir>/recordings.db).
+ * Temporary files left by a crash or a kill are removed at the next start.
+ *
+ *   GET /record/{id}/{time}?duration=S&mp4=1&vo=1   start one (JSON)
+ *   GET /api/recordings                              the index (JSON)
+ */
+#ifndef SG_RECORD_H
+#define SG_RECORD_H
+
+#include "sg_daemon.h"
+
+typedef struct sg_recorder_s sg_recorder_t;
+
+/* NULL without recordings.dir (then /record answers 404), or on failure
+ * (logged). */
+sg_recorder_t *sg_recorder_new(sg_daemon_t *d);
+/* Running recordings get SIGTERM (their temporary files go at the next
+ * start); the index is closed. */
+void sg_recorder_free(sg_recorder_t *r);
+int sg_recorder_routes(sg_daemon_t *d);
+
+#endif
