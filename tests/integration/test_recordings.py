@@ -3,7 +3,6 @@ newest first, grouped by folder, covers as logos; /recording/<path> with
 Range and the right types; every way out of the folder refused."""
 import os
 import shutil
-import socket
 import subprocess
 import urllib.parse
 
@@ -14,15 +13,7 @@ from conftest import run
 
 def raw_get(d, target):
     """A GET with the target exactly as given (no client-side clean-up)."""
-    s = socket.create_connection((d.host, d.port), timeout=10)
-    s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % target).encode())
-    data = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    s.close()
+    data = d.raw(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % target).encode())
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split()[1]), body
 
