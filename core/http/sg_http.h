@@ -138,6 +138,10 @@ void sg_http_stream_watermark(sg_http_req_t *r, size_t lowmark);
 /* Base URL for playlists: public_url, else http://<Host>, else the local
  * address the request came in on. No trailing slash. */
 void sg_http_base_url(sg_http_req_t *r, char *buf, size_t len);
+/* Whether r carries the admin token (or none is configured); otherwise it
+ * has been answered 401 and this returns 0. Routes flagged SG_ROUTE_ADMIN
+ * get this check before their handler. */
+int sg_http_admin_ok(sg_http_req_t *r);
 
 /* ---- metrics hooks --------------------------------------------------------- */
 void sg_http_metrics_init(void);

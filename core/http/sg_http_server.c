@@ -563,6 +563,15 @@ sg_http_token_ok(sg_http_req_t *r)
     return 0;
 }
 
+int
+sg_http_admin_ok(sg_http_req_t *r)
+{
+    if (sg_http_token_ok(r)) return 1;
+    sg_http_add_header(r, "WWW-Authenticate", "Bearer realm=\"streamgate\"");
+    sg_http_error(r, 401, "this needs the admin token (Authorization: Bearer ...)");
+    return 0;
+}
+
 static void
 sg_http_dispatch(sg_http_req_t *r)
 {
@@ -599,11 +608,7 @@ sg_http_dispatch(sg_http_req_t *r)
             sg_http_error(r, 405, "method %s not allowed on %s", r->method, rt->path);
             return;
         }
-        if ((rt->flags & SG_ROUTE_ADMIN) && !sg_http_token_ok(r)) {
-            sg_http_add_header(r, "WWW-Authenticate", "Bearer realm=\"streamgate\"");
-            sg_http_error(r, 401, "this endpoint needs the admin token (Authorization: Bearer ...)");
-            return;
-        }
+        if ((rt->flags & SG_ROUTE_ADMIN) && !sg_http_admin_ok(r)) return;
         rt->h(r, rt->arg);
         return;
     }

@@ -359,13 +359,12 @@ sg_rec_length(const sg_prog_hit_t *p, int64_t at, int64_t asked)
     return (int)(d + (d <= 1800 ? 60 : d <= 7200 ? 300 : 600));
 }
 
-static void
-sg_route_record(sg_http_req_t *req, void *arg)
+void
+sg_record_http(sg_http_req_t *req, sg_daemon_t *d, const char *id, const char *tail)
 {
-    sg_daemon_t *d = arg;
     sg_recorder_t *r = d->recorder;
-    const char *path = req->path + strlen("/record"), *slash, *why = NULL;
-    char id[80], name[1024], dir[PATH_MAX], url[600], q[64];
+    const char *why = NULL;
+    char name[1024], dir[PATH_MAX], url[600], q[64];
     const sg_chan_t *ch;
     sg_plugin_t *p;
     sg_timespec_t ts;
@@ -378,19 +377,12 @@ sg_route_record(sg_http_req_t *req, void *arg)
         sg_http_error(req, 404, "no recordings folder is configured (recordings.dir)");
         return;
     }
-    if (*path == '/') path++;
-    slash = strchr(path, '/');
-    if (slash == NULL || slash == path || (size_t)(slash - path) >= sizeof(id)) {
-        sg_http_error(req, 404, "expected /record/<channel>/<time>");
-        return;
-    }
-    snprintf(id, sizeof(id), "%.*s", (int)(slash - path), path);
     ch = sg_catalog_channel(d->catalog, id);
     if (ch == NULL) {
         sg_http_error(req, 404, "unknown channel \"%s\"", id);
         return;
     }
-    if (sg_timespec_parse(slash + 1, req->query, now, &ts, &why) != 0 ||
+    if (sg_timespec_parse(tail, req->query, now, &ts, &why) != 0 ||
         ts.kind != SG_REQ_CATCHUP) {
         sg_http_error(req, ts.kind == SG_REQ_LIVE && why == NULL ? 404 : 400, "%s",
                       why ? why : "a recording needs a time: /record/<channel>/<time>");
@@ -410,6 +402,10 @@ sg_route_record(sg_http_req_t *req, void *arg)
     }
     if (hit.title[0] == '\0') snprintf(hit.title, sizeof(hit.title), "%s", ch->name);
     if (sg_query_get(req->query, "duration", q, sizeof(q)) >= 0) ts.duration = atoll(q);
+    /* movistar-u7d's ?record=1 (the programme) or ?record=S (seconds) */
+    if (sg_query_get(req->query, "record", q, sizeof(q)) >= 0 && atoll(q) > 1) {
+        ts.duration = atoll(q);
+    }
     mp4 = sg_query_get(req->query, "mp4", q, sizeof(q)) >= 0 ? atoi(q) != 0 : r->mp4;
     vo = sg_query_get(req->query, "vo", q, sizeof(q)) >= 0 ? atoi(q) != 0 : r->vo;
     for (j = r->jobs; j; j = j->next) {
@@ -470,6 +466,89 @@ sg_route_record(sg_http_req_t *req, void *arg)
                                  id, "channel", ch->name, "programme", hit.title, "start",
                                  (json_int_t)ts.start, "duration", j->duration, "path", j->rel,
                                  "recorder_pid", (int)j->pid));
+}
+
+static void
+sg_route_record(sg_http_req_t *req, void *arg)
+{
+    const char *path = req->path + strlen("/record"), *slash;
+    char id[80];
+
+    if (*path == '/') path++;
+    slash = strchr(path, '/');
+    if (slash == NULL || slash == path || (size_t)(slash - path) >= sizeof(id)) {
+        sg_http_error(req, 404, "expected /record/<channel>/<time>");
+        return;
+    }
+    snprintf(id, sizeof(id), "%.*s", (int)(slash - path), path);
+    sg_record_http(req, arg, id, slash + 1);
+}
+
+/* DELETE /api/recordings/<channel>/<start>: the file, its cover beside it,
+ * and the row. */
+static void
+sg_route_delete_recording(sg_http_req_t *req, void *arg)
+{
+    sg_daemon_t *d = arg;
+    sg_recorder_t *r = d->recorder;
+    char channel[80], path[PATH_MAX], rel[1024] = "";
+    long long start;
+    sqlite3_stmt *st;
+    int n = 0;
+
+    if (r == NULL) {
+        sg_http_error(req, 404, "no recordings folder is configured (recordings.dir)");
+        return;
+    }
+    if (sscanf(req->path, "/api/recordings/%79[^/]/%lld%n", channel, &start, &n) != 2 ||
+        req->path[n] != '\0') {
+        sg_http_error(req, 404, "expected /api/recordings/<channel>/<start>");
+        return;
+    }
+    for (sg_recjob_t *j = r->jobs; j; j = j->next) {
+        if (strcmp(j->channel, channel) == 0 && j->start == start) {
+            sg_http_error(req, 409, "%s is being recorded", j->rel);
+            return;
+        }
+    }
+    if (sqlite3_prepare_v2(r->db, "SELECT path FROM recordings WHERE channel=? AND start=?", -1,
+                           &st, NULL) != SQLITE_OK) {
+        sg_http_error(req, 500, "the recordings index cannot be read");
+        return;
+    }
+    sqlite3_bind_text(st, 1, channel, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, start);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
+        snprintf(rel, sizeof(rel), "%s", (const char *)sqlite3_column_text(st, 0));
+    }
+    sqlite3_finalize(st);
+    if (rel[0] == '\0') {
+        sg_http_error(req, 404, "no recording of channel %s at %lld", channel, start);
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/%s", r->dir, rel);
+    if (unlink(path) != 0 && errno != ENOENT) {
+        sg_http_error(req, 500, "cannot remove %s: %s", rel, strerror(errno));
+        return;
+    }
+    {
+        char *dot = strrchr(path, '.');
+        for (const char *ext = ".jpg"; dot && ext; ext = ext[1] == 'j' ? ".png" : NULL) {
+            snprintf(dot, sizeof(path) - (size_t)(dot - path), "%s", ext);
+            unlink(path);
+        }
+        *strrchr(path, '/') = '\0';
+        rmdir(path); /* the folder, when that was its last file */
+    }
+    if (sqlite3_prepare_v2(r->db, "DELETE FROM recordings WHERE channel=? AND start=?", -1, &st,
+                           NULL) == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, channel, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, start);
+        sqlite3_step(st);
+        sqlite3_finalize(st);
+    }
+    sg_log(SG_LOG_NOTICE, "record", "%s: deleted (%s)", rel, req->client);
+    sg_http_reply_json(req, 200, json_pack("{s:s,s:s}", "status", "deleted", "path", rel));
 }
 
 static void
@@ -577,5 +656,7 @@ sg_recorder_routes(sg_daemon_t *d)
                         "record", sg_route_record, d);
     rc |= sg_http_route(d->http, "/api/recordings", SG_ROUTE_GET, "recordings",
                         sg_route_api_recordings, d);
+    rc |= sg_http_route(d->http, "/api/recordings", SG_ROUTE_DELETE | SG_ROUTE_PREFIX | SG_ROUTE_ADMIN,
+                        "recordings", sg_route_delete_recording, d);
     return rc;
 }

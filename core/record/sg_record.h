@@ -9,11 +9,14 @@
  * Temporary files left by a crash or a kill are removed at the next start.
  *
  *   GET /record/{id}/{time}?duration=S&mp4=1&vo=1   start one (JSON)
+ *   GET /{id}/{time}?record=1|S                      the same (movistar-u7d)
  *   GET /api/recordings                              the index (JSON)
+ *   DELETE /api/recordings/{channel}/{start}         one recording (admin)
  */
 #ifndef SG_RECORD_H
 #define SG_RECORD_H
 
+#include "http/sg_http.h"
 #include "sg_daemon.h"
 
 typedef struct sg_recorder_s sg_recorder_t;
@@ -25,5 +28,8 @@ sg_recorder_t *sg_recorder_new(sg_daemon_t *d);
  * start); the index is closed. */
 void sg_recorder_free(sg_recorder_t *r);
 int sg_recorder_routes(sg_daemon_t *d);
+/* Start a recording of channel id at the time form tail (the query's
+ * duration=, record=S, mp4=, vo= apply) and answer req with JSON. */
+void sg_record_http(sg_http_req_t *req, sg_daemon_t *d, const char *id, const char *tail);
 
 #endif

@@ -12,6 +12,7 @@
 #include "http/sg_timespec.h"
 #include "metrics/sg_metrics.h"
 #include "plugin/sg_plugin.h"
+#include "record/sg_record.h"
 #include "stream/sg_hub.h"
 #include "util/sg_list.h"
 #include "util/sg_log.h"
@@ -524,7 +525,7 @@ static void
 sg_channel_serve(sg_http_req_t *r, sg_daemon_t *d, const char *path, int cloud)
 {
     const char *slash = strchr(path, '/'), *why = NULL, *tail;
-    char id[80];
+    char id[80], q[16];
     const sg_chan_t *ch;
     sg_timespec_t ts;
     sg_plugin_t *p;
@@ -540,6 +541,12 @@ sg_channel_serve(sg_http_req_t *r, sg_daemon_t *d, const char *path, int cloud)
     memcpy(id, path, (size_t)(slash - path));
     id[slash - path] = '\0';
     tail = slash + 1;
+    if (!cloud && sg_query_get(r->query, "record", q, sizeof(q)) >= 0) {
+        /* movistar-u7d's ?record=1|S: a recording, not a stream */
+        r->route = "record";
+        if (sg_http_admin_ok(r)) sg_record_http(r, d, id, tail);
+        return;
+    }
     ch = sg_catalog_channel(d->catalog, id);
     if (ch == NULL) {
         r->route = "channel_unknown";

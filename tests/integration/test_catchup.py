@@ -15,6 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -549,6 +550,10 @@ def test_record_on_demand(env):
              what="the killed recording marked failed")
     assert not os.path.exists(os.path.join(rec_dir, one["path"]))
     # one stopped early (TERM: the file is closed properly) is too short: dropped, retried later
+    folder, name = os.path.split(os.path.join(rec_dir, two["path"]))
+    tmp = os.path.join(folder, "." + name + ".tmp")
+    wait_for(lambda: os.path.exists(tmp) and os.path.getsize(tmp) > 200000, timeout=30,
+             what="the second recording writing")
     os.kill(two["recorder_pid"], 15)
     wait_for(lambda: recordings(d)[(str(c["id"]), t2)]["state"] == "short", timeout=15,
              what="the short recording dropped")
@@ -560,6 +565,32 @@ def test_record_on_demand(env):
     # no time, or no such channel
     assert d.request("GET", "/record/%s/mpegts" % c["id"])[0] in (400, 404)
     assert d.request("GET", "/record/99999/%d" % t1)[0] == 404
+
+
+def test_record_compat_and_delete(env):
+    """movistar-u7d's ?record=S on a catchup URL starts a recording; DELETE
+    /api/recordings/<channel>/<start> removes its file and its row."""
+    d, net = env
+    c, a, _ = pick(net, want_media="mpeg2", min_dur=900)
+    t = a["start"] + 120
+    knobs(net, rtsp_rate=16)
+    try:
+        st, h, body = d.request("GET", "/%s/timeshift_abs-%d.ts?record=15" % (c["id"], t))
+        assert st == 200, body
+        job = json.loads(body)
+        assert job["status"] == "recording" and job["duration"] == 15
+        wait_for(lambda: recordings(d)[(str(c["id"]), t)]["state"] == "done", timeout=60,
+                 what="the recording done")
+    finally:
+        knobs(net, rtsp_rate=0)
+    final = os.path.join(d.workdir, "recordings", job["path"])
+    assert os.path.exists(final)
+    assert urllib.parse.quote(job["path"]) in d.get("/recordings.m3u")[2].decode()
+    assert d.request("DELETE", "/api/recordings/%s/%d" % (c["id"], t))[0] == 200
+    assert not os.path.exists(final) and (str(c["id"]), t) not in recordings(d)
+    assert d.request("DELETE", "/api/recordings/%s/%d" % (c["id"], t))[0] == 404
+    assert d.request("DELETE", "/api/recordings/nonsense")[0] == 404
+    no_sessions(d, net)
 
 
 def test_seek_storm_leaks_nothing(env):
