@@ -1312,6 +1312,9 @@ mv_info_next(mv_state_t *st)
             sqlite3_exec(st->db, sql, NULL, NULL, NULL);
             st->info_pruned = 1;
         }
+        /* then the cloud recordings: the appserver never sees more than
+         * MV_INFO_PARALLEL requests of ours at once */
+        mv_cloud_refresh(st);
     }
 }
 
@@ -1468,7 +1471,6 @@ mv_epg_next(mv_state_t *st)
         st->info_done = 0;
         st->info_pruned = 0;
         mv_info_next(st);
-        mv_cloud_refresh(st);
     }
 }
 
