@@ -44,11 +44,13 @@ bench_fake() {
     APPSERVER=$(field 'd["appserver"]' <"$INFO")
 }
 # Start streamgate with the movistar plugin on that network (log level as
-# the argument) and wait until it accepts: sets SGPID and BASE.
+# the argument, then optional extra configuration text) and wait until it
+# accepts: sets SGPID and BASE.
 bench_streamgate() {
     cat >"$W/sg.conf" <<EOF
 server = { listen = [ "127.0.0.1:0" ]; state_dir = "$W/state"; log_level = "$1"; access_log = false; };
 plugins = ( { name = "movistar"; iptv_address = "127.0.0.1"; dns = ""; appserver = [ "$APPSERVER" ]; } );
+${2:-}
 EOF
     "$SG" -c "$W/sg.conf" --ready-file "$W/ready" >"$W/sg.log" 2>&1 &
     SGPID=$!
