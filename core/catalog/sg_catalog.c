@@ -1363,21 +1363,18 @@ sg_catalog_kv_del(sg_catalog_t *c, const char *plugin, const char *key)
 
 /* ---- M3U ------------------------------------------------------------------------------------ */
 
-/* Attribute values cannot carry quotes or line breaks in M3U: a quote
- * becomes an apostrophe, a line break a space. Copied in runs. */
-static void
-sg_m3u_text(struct evbuffer *out, const char *v, int attr)
+void
+sg_m3u_text(struct evbuffer *out, const char *v, size_t n, char bad, char good)
 {
-    const char *run = v, *p;
-    for (p = v; *p; p++) {
-        const char *rep = NULL;
-        if (*p == '\n' || *p == '\r') rep = " ";
-        else if (attr && *p == '"') rep = "'";
-        if (rep) {
-            evbuffer_add(out, run, (size_t)(p - run));
-            evbuffer_add(out, rep, 1);
-            run = p + 1;
-        }
+    const char *run = v, *p, *end = v + n;
+    for (p = v; p < end; p++) {
+        char rep;
+        if (*p == '\n' || *p == '\r') rep = ' ';
+        else if (bad && *p == bad) rep = good;
+        else continue;
+        evbuffer_add(out, run, (size_t)(p - run));
+        evbuffer_add(out, &rep, 1);
+        run = p + 1;
     }
     evbuffer_add(out, run, (size_t)(p - run));
 }
@@ -1387,7 +1384,7 @@ sg_m3u_attr(struct evbuffer *out, const char *name, const char *base, const char
 {
     if (v == NULL || *v == '\0') return;
     evbuffer_add_printf(out, " %s=\"%s", name, base && v[0] == '/' ? base : "");
-    sg_m3u_text(out, v, 1);
+    sg_m3u_text(out, v, strlen(v), '"', '\'');
     evbuffer_add(out, "\"", 1);
 }
 
@@ -1418,7 +1415,7 @@ sg_m3u_render(sg_catalog_t *c, const char *base, const char *cloud, struct evbuf
                                 ch->catchup_days);
         }
         evbuffer_add(out, ",", 1);
-        sg_m3u_text(out, ch->name, 0);
+        sg_m3u_text(out, ch->name, strlen(ch->name), 0, 0);
         evbuffer_add_printf(out, "\n%s%s/%s/mpegts\n", base, dir, ch->id);
     }
 }

@@ -109,6 +109,9 @@ int sg_txn_commit(sg_txn_t *t, sg_done_pt done, void *arg);
 void sg_txn_abort(sg_txn_t *t);
 
 /* ---- outputs ---------------------------------------------------------------- */
+/* n bytes of v into an M3U line: a line break becomes a space, and bad (a
+ * quote in an attribute value, say; 0 = none) becomes good. Copied in runs. */
+void sg_m3u_text(struct evbuffer *out, const char *v, size_t n, char bad, char good);
 /* The M3U playlist; base is "http://host:port" without a trailing slash. */
 int sg_catalog_m3u(sg_catalog_t *c, const char *base, struct evbuffer *out); /* 0, -1 */
 /* Only the channels with cloud recordings, catchup-days 9999, stream URLs

@@ -23,6 +23,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "catalog/sg_catalog.h"
 #include "conf/sg_conf.h"
 #include "http/sg_http.h"
 #include "util/sg_log.h"
@@ -170,17 +171,6 @@ sg_rec_newest_first(const void *a, const void *b)
     return strcmp(x->rel, y->rel);
 }
 
-/* n bytes of s into an M3U line: line breaks become spaces, bad becomes
- * good. */
-static void
-sg_rec_text(struct evbuffer *out, const char *s, size_t n, char bad, char good)
-{
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i] == '\n' || s[i] == '\r' ? ' ' : s[i] == bad ? good : s[i];
-        evbuffer_add(out, &c, 1);
-    }
-}
-
 /* base + "/recording/" + the path, percent-encoded (slashes kept). */
 static void
 sg_rec_url(struct evbuffer *out, const char *base, const char *rel)
@@ -221,7 +211,7 @@ sg_route_recordings_m3u(sg_http_req_t *r, void *arg)
         int have = 0;
 
         evbuffer_add(b, "#EXTINF:-1 group-title=\"", 24);
-        sg_rec_text(b, slash ? rel : "#", slash ? (size_t)(slash - rel) : 1, '"', '\'');
+        sg_m3u_text(b, slash ? rel : "#", slash ? (size_t)(slash - rel) : 1, '"', '\'');
         evbuffer_add(b, "\"", 1);
         for (const char *ext = ".jpg"; ext; ext = strcmp(ext, ".jpg") == 0 ? ".png" : NULL) {
             snprintf(cover, sizeof(cover), "%s/%.*s%s", dir, (int)(dot - rel), rel, ext);
@@ -237,7 +227,7 @@ sg_route_recordings_m3u(sg_http_req_t *r, void *arg)
         }
         /* the display name: a comma would end it early for some players */
         evbuffer_add(b, ",", 1);
-        sg_rec_text(b, name, (size_t)(dot - name), ',', ':');
+        sg_m3u_text(b, name, (size_t)(dot - name), ',', ':');
         evbuffer_add(b, "\n", 1);
         sg_rec_url(b, base, rel);
     }
