@@ -1,6 +1,9 @@
 /* The Lua sandbox: loading, error messages, the instruction budget, the
  * memory cap and the libraries a script must not see. */
 #include <errno.h>
+#include <locale.h>
+#include <stdlib.h>
+#include <time.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -226,6 +229,131 @@ test_sandbox(void)
     CHECK_ERR("1", "attempt to call a nil value (global 'loadfile')");
 }
 
+static void
+test_helpers(void)
+{
+    sg_script_t *s;
+    setenv("TZ", "Europe/Madrid", 1);
+    tzset();
+    setlocale(LC_CTYPE, "C.UTF-8"); /* as the daemon does */
+    s = load("helpers",
+             "assert(sg.re('^noticias|^telediario', 'TELEDIARIO 2') == true)\n"
+             "assert(sg.re('^noticias', 'Las noticias') == false)\n"
+             "assert(sg.re('cap[ií]tulo [0-9]+', 'El Capítulo 12') == true)\n"
+             "assert(sg.re('^ÁGUILA', 'águila roja') == true)\n"
+             "assert(sg.re('x', '') == false)\n"
+             "for i = 1, 200 do assert(sg.re('^p' .. i .. '$', 'P' .. i)) end\n" /* cache churn */
+             "assert(sg.re('^p7$', 'p7') and not sg.re('^p7$', 'p70'))\n"
+             "assert(sg.fold('Fútbol: ÁÉÍÓÚ Ñandú') == 'futbol: aeiou nandu')\n"
+             "assert(sg.fold('Straße') == 'strasse')\n"
+             "assert(sg.fold('\\xff\\xfeABC') == '\\xff\\xfeabc')\n" /* not UTF-8 */
+             "local t = sg.localtime(1767225600)\n" /* 2026-01-01 00:00 UTC */
+             "assert(t.year == 2026 and t.month == 1 and t.day == 1 and t.hour == 1 and t.min == 0)\n"
+             "assert(t.weekday == 4 and t.yday == 1 and t.isdst == false)\n"
+             "local s = sg.localtime(1783000000)\n" /* 2026-07-02 in summer time */
+             "assert(s.isdst == true and s.hour == (1783000000 % 86400) // 3600 + 2)\n"
+             "assert(sg.weekday(1767225600) == 4 and sg.weekday(1767225600 + 3 * 86400) == 7)\n"
+             "assert(sg.weekday(1767225600 + 4 * 86400) == 1)\n"
+             "assert(not pcall(sg.re, '(', 'x'))\n"
+             "local ok, e = pcall(sg.re, 'a{', 'x')\n"
+             "assert(not ok and e:find('bad pattern', 1, true))\n"
+             "assert(not pcall(sg.localtime, 'soon'))\n"
+             "function match() end\n");
+    if (s == NULL) SG_FAIL("error: %s", g_err);
+    sg_script_free(s);
+}
+
+static const sg_script_prog_t g_prog = {
+    .channel = "1", .channel_name = "La 1", .title = "Noticias 2", .series = "",
+    .episode_title = "", .genre = "News", .description = "Today's news",
+    .season = 0, .episode = 0, .is_series = 0, .start = 1767225600, .duration = 1800,
+};
+
+static void
+test_match(void)
+{
+    sg_script_match_t m;
+    sg_script_prog_t p = g_prog;
+    char err[512];
+    sg_script_t *s = load(
+        "match",
+        "calls = 0\n"
+        "function match(p)\n"
+        "  calls = calls + 1\n"
+        "  if p.title == 'loop' then while true do end end\n"
+        "  if p.title == 'os' then os.execute('true') end\n"
+        "  if p.title == 'io' then io.open('/etc/passwd') end\n"
+        "  if p.title == 'bad' then return 42 end\n"
+        "  if p.title == 'badkeep' then return {record = true, keep = 'x'} end\n"
+        "  if p.title == 'yes' then return true end\n"
+        "  if p.title == 'count' then return {record = true, rule = tostring(calls)} end\n"
+        "  if p.is_series then\n"
+        "    return {record = true, vo = true, mp4 = false, keep = 3, folder = 'Series/' .. p.series,\n"
+        "            rule = p.series .. ' ' .. p.season .. 'x' .. p.episode .. ' ' .. p.episode_title}\n"
+        "  end\n"
+        "  if sg.re('^noticias', p.title) and p.channel == '1' and p.channel_name == 'La 1'\n"
+        "     and p.genre == 'News' and p.description == \"Today's news\"\n"
+        "     and p.start == 1767225600 and p.duration == 1800 then\n"
+        "    return {record = true}\n"
+        "  end\n"
+        "end\n");
+    if (s == NULL) {
+        SG_FAIL("error: %s", g_err);
+        return;
+    }
+    CHECK_INT(sg_script_match(s, &p, &m, err, sizeof(err)), 1);
+    CHECK_INT(m.vo, -1);
+    CHECK_INT(m.mp4, -1);
+    CHECK_INT(m.keep, 0);
+    CHECK_STR(m.folder, "");
+    p.title = "Cine";
+    CHECK_INT(sg_script_match(s, &p, &m, err, sizeof(err)), 0);
+    p.title = "Friends";
+    p.series = "Friends";
+    p.season = 2;
+    p.episode = 5;
+    p.episode_title = "The One";
+    p.is_series = 1;
+    CHECK_INT(sg_script_match(s, &p, &m, err, sizeof(err)), 1);
+    CHECK_INT(m.vo, 1);
+    CHECK_INT(m.mp4, 0);
+    CHECK_INT(m.keep, 3);
+    CHECK_STR(m.folder, "Series/Friends");
+    CHECK_STR(m.rule, "Friends 2x5 The One");
+    p = g_prog;
+    p.title = "yes";
+    CHECK_INT(sg_script_match(s, &p, &m, err, sizeof(err)), 1);
+
+    /* a runaway call is stopped, the next one runs with a fresh budget */
+    p.title = "loop";
+    CHECK_INT(sg_script_match(s, &p, &m, err, sizeof(err)), -2);
+    CHECK(strstr(err, "instruction budget exhausted") != NULL);
+    p.title = "count";
+    CHECK_INT(sg_script_match(s, &p, &m, err, sizeof(err)), 1);
+    CHECK_STR(m.rule, "6");
+    /* hostile calls fail alone */
+    p.title = "os";
+    CHECK_INT(sg_script_match(s, &p, &m, err, sizeof(err)), -1);
+    CHECK(strstr(err, "global 'os'") != NULL);
+    p.title = "io";
+    CHECK_INT(sg_script_match(s, &p, &m, err, sizeof(err)), -1);
+    CHECK(strstr(err, "global 'io'") != NULL);
+    p.title = "bad";
+    CHECK_INT(sg_script_match(s, &p, &m, err, sizeof(err)), -1);
+    CHECK(strstr(err, "returned a number") != NULL);
+    p.title = "badkeep";
+    CHECK_INT(sg_script_match(s, &p, &m, err, sizeof(err)), -1);
+    p = g_prog;
+    CHECK_INT(sg_script_match(s, &p, &m, err, sizeof(err)), 1);
+    sg_script_free(s);
+
+    /* no match(): nothing is recorded */
+    s = load("nomatch", "x = 1\n");
+    CHECK(s != NULL);
+    if (s) CHECK_INT(sg_script_match(s, &p, &m, err, sizeof(err)), 0);
+    sg_script_free(s);
+}
+
 int
 main(void)
 {
@@ -237,6 +365,8 @@ main(void)
         {"memory_cap", test_memory_cap},
         {"sandbox", test_sandbox},
         {"hostile_globals", test_hostile_globals},
+        {"helpers", test_helpers},
+        {"match", test_match},
         {NULL, NULL},
     };
     return sg_test_run_in_tmpdir(cases, g_dir, sizeof(g_dir), "script");
