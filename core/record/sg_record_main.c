@@ -3,7 +3,7 @@
  *
  *   streamgate-record URL OUT [--mp4] [--vo] [--seconds S] [--title T]
  *       [--channel C] [--date D] [--description D] [--series S]
- *       [--season N] [--episode N] [--cover FILE]
+ *       [--season N] [--episode N] [--cover FILE] [--subs PATH]
  *
  * Reads URL (the daemon's own catchup or live URL: a recording is a session
  * like a viewer's, with the viewer's admission, continuous playback and
@@ -12,10 +12,16 @@
  * never mapped into the daemon and a crash or hang here costs only this
  * recording.
  *
+ * --subs PATH (with --mp4, which cannot carry DVB subtitles): the subtitle
+ * tracks go to a subtitle-only Matroska file at PATH (an ".mks" that mpv and
+ * VLC load beside the video); not created when there are none, removed when
+ * it cannot be written (the recording goes on). Ignored for Matroska.
+ *
  * SIGTERM or SIGINT end the input: the file is closed properly, shorter.
  * Prints one JSON line on stdout:
  *   {"ok": true|false, "duration": S, "video": N, "audio": N,
- *    "subtitles": N, "transcoded": N, "error": "..."}
+ *    "subtitles": N, "side_subtitles": N, "transcoded": N, "error": "..."}
+ * (side_subtitles: tracks in the --subs file, 0 when there is none)
  * Exit status: 0 a file was written, 1 nothing usable, 2 bad arguments.
  */
 #include <getopt.h>
@@ -85,7 +91,8 @@ sg_rec_usage(FILE *f)
 {
     fprintf(f, "usage: streamgate-record URL OUT [--mp4] [--vo] [--seconds S] [--title T]\n"
                "         [--channel C] [--date D] [--description D] [--series S]\n"
-               "         [--season N] [--episode N] [--cover FILE]\n");
+               "         [--season N] [--episode N] [--cover FILE] [--subs PATH]\n"
+               "  --subs PATH  with --mp4: the subtitle tracks into a Matroska side file\n");
 }
 
 int
@@ -99,6 +106,7 @@ main(int argc, char **argv)
         {"series", required_argument, NULL, 'S'}, {"season", required_argument, NULL, 'n'},
         {"episode", required_argument, NULL, 'e'}, {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},       {"cover", required_argument, NULL, 'C'},
+        {"subs", required_argument, NULL, 'u'},
         {NULL, 0, NULL, 0},
     };
     sg_remux_opts_t o = {0};
@@ -130,6 +138,7 @@ main(int argc, char **argv)
         case 'n': o.season = atoi(optarg); break;
         case 'e': o.episode = atoi(optarg); break;
         case 'C': o.cover = optarg; break;
+        case 'u': o.subs_path = optarg; break;
         case 'h': sg_rec_usage(stdout); return 0;
         case 'V': printf("streamgate-record %s\n", SG_VERSION); return 0;
         default: sg_rec_usage(stderr); return 2;
@@ -168,9 +177,9 @@ main(int argc, char **argv)
         avio_closep(&in.io);
     }
     printf("{\"ok\": %s, \"duration\": %.3f, \"video\": %d, \"audio\": %d, \"subtitles\": %d, "
-           "\"transcoded\": %d, \"error\": \"",
+           "\"side_subtitles\": %d, \"transcoded\": %d, \"error\": \"",
            rc == 0 ? "true" : "false", res.duration, res.video, res.audio, res.subtitles,
-           res.transcoded);
+           res.side_subtitles, res.transcoded);
     sg_rec_json_str(res.error);
     printf("\"}\n");
     if (rc != 0) fprintf(stderr, "streamgate-record: %s\n", res.error);

@@ -17,9 +17,11 @@
 #define SG_RX_AAC_BPS 64000       /* AAC bit rate per channel                 */
 #define SG_RX_RESYNC 0.5          /* seconds of audio timestamp jump re-anchored */
 #define SG_RX_JUMP 10000000       /* µs forward that is a discontinuity, not a gap */
+#define SG_RX_SETTLE 10000000     /* µs: the muxer's max_interleave_delta      */
 
 typedef struct sg_rx_track_s {
     int out;                      /* output stream, -1: dropped              */
+    int side;                     /* stream of the subtitle side file, -1: none */
     AVCodecContext *dec, *enc;    /* set when transcoded                      */
     SwrContext *swr;
     AVAudioFifo *fifo;
@@ -41,6 +43,21 @@ typedef struct sg_rx_s {
     AVFrame *frame, *conv, *chunk;
     double first, last;           /* seconds written: earliest start, latest end */
     sg_remux_result_t *res;
+    /* the subtitle side file (MP4 with subs_path), NULL: none or given up */
+    AVFormatContext *side;
+    const char *side_path;
+    int side_open, side_header;   /* the file exists; its header is written   */
+    char side_error[128];         /* why it was given up                      */
+    /* The main muxer makes its earliest decoding time zero (MAKE_ZERO); the
+     * side file follows the same zero, known once every main track has had
+     * a packet (or the main timeline is 10 s on): side packets wait here
+     * until then. µs on the continuous timeline. */
+    int64_t zero, newest;
+    int settled;
+    uint8_t *seen;                /* main output streams that had a packet    */
+    unsigned nseen, nmain;
+    AVPacket **held;
+    unsigned nheld, held_cap;
 } sg_rx_t;
 
 static void
@@ -75,6 +92,25 @@ sg_rx_read(void *opaque, uint8_t *buf, int size)
     return n;
 }
 
+/* The main output's zero, while the side file waits for it: the earliest
+ * decoding time given to the muxer, as its interleaver sees it (the first
+ * packet it lets out is the earliest of the first of every track, or of
+ * what came in 10 s). */
+static void
+sg_rx_follow_zero(sg_rx_t *x, const AVPacket *p, AVRational tb)
+{
+    int64_t d = p->dts != AV_NOPTS_VALUE ? p->dts : p->pts;
+    if (x->side == NULL || x->settled || d == AV_NOPTS_VALUE) return;
+    d = av_rescale_q(d, tb, AV_TIME_BASE_Q);
+    if (x->zero == AV_NOPTS_VALUE || d < x->zero) x->zero = d;
+    if (d > x->newest) x->newest = d;
+    if (!x->seen[p->stream_index]) {
+        x->seen[p->stream_index] = 1;
+        x->nseen++;
+    }
+    if (x->nseen >= x->nmain || x->newest - x->zero > SG_RX_SETTLE) x->settled = 1;
+}
+
 /* A packet leaves for the muxer: the span written grows. */
 static int
 sg_rx_write(sg_rx_t *x, AVPacket *p)
@@ -86,7 +122,174 @@ sg_rx_write(sg_rx_t *x, AVPacket *p)
         if (x->first > a) x->first = a;
         if (x->last < b) x->last = b;
     }
+    sg_rx_follow_zero(x, p, tb);
     return av_interleaved_write_frame(x->out, p);
+}
+
+/* ---- the subtitle side file ---------------------------------------------- */
+
+static void
+sg_rx_side_drop_held(sg_rx_t *x)
+{
+    for (unsigned i = 0; i < x->nheld; i++) av_packet_free(&x->held[i]);
+    x->nheld = 0;
+}
+
+/* Give the side file up: closed, removed, its tracks dropped. The main
+ * file goes on. */
+static void
+sg_rx_side_fail(sg_rx_t *x, int err, const char *what)
+{
+    char e[AV_ERROR_MAX_STRING_SIZE] = "";
+    if (x->side == NULL) return;
+    if (err) av_strerror(err, e, sizeof(e));
+    snprintf(x->side_error, sizeof(x->side_error), "%s%s%s", what, err ? ": " : "", e);
+    sg_rx_side_drop_held(x);
+    if (x->side->pb) avio_closep(&x->side->pb);
+    avformat_free_context(x->side);
+    x->side = NULL;
+    if (x->side_open) remove(x->side_path);
+    x->side_open = x->side_header = 0;
+    for (unsigned i = 0; i < x->nt; i++) x->t[i].side = -1;
+    x->res->side_subtitles = 0;
+}
+
+/* A subtitle track the side file can carry (the test the Matroska output
+ * uses): a stream there. */
+static void
+sg_rx_side_map(sg_rx_t *x, sg_rx_track_t *tr, const AVStream *ist)
+{
+    const AVDictionaryEntry *lang = av_dict_get(ist->metadata, "language", NULL, 0);
+    AVStream *st;
+    int rc;
+
+    if (x->side == NULL ||
+        avformat_query_codec(x->side->oformat, ist->codecpar->codec_id, FF_COMPLIANCE_NORMAL) != 1) {
+        return;
+    }
+    if ((st = avformat_new_stream(x->side, NULL)) == NULL) {
+        sg_rx_side_fail(x, AVERROR(ENOMEM), "subtitle track");
+        return;
+    }
+    if ((rc = avcodec_parameters_copy(st->codecpar, ist->codecpar)) < 0) {
+        sg_rx_side_fail(x, rc, "subtitle track parameters");
+        return;
+    }
+    st->codecpar->codec_tag = 0;
+    st->time_base = ist->time_base;
+    st->disposition = 0;
+    if (lang) av_dict_set(&st->metadata, "language", lang->value, 0);
+    tr->side = st->index;
+    x->res->side_subtitles++;
+}
+
+static void
+sg_rx_side_open(sg_rx_t *x)
+{
+    int err;
+    if (x->side == NULL) return;
+    if ((err = avio_open(&x->side->pb, x->side_path, AVIO_FLAG_WRITE)) < 0) {
+        sg_rx_side_fail(x, err, x->side_path);
+        return;
+    }
+    x->side_open = 1;
+    if ((err = avformat_write_header(x->side, NULL)) < 0) {
+        sg_rx_side_fail(x, err, "writing the subtitles header");
+        return;
+    }
+    x->side_header = 1;
+}
+
+/* One packet (side stream and time base) into the side file, moved to the
+ * main file's zero. A subtitle from before it starts at it. */
+static void
+sg_rx_side_put(sg_rx_t *x, AVPacket *p)
+{
+    AVRational tb = x->side->streams[p->stream_index]->time_base;
+    int64_t d = p->dts != AV_NOPTS_VALUE ? p->dts : p->pts, off;
+    int err;
+
+    if (x->zero == AV_NOPTS_VALUE && d != AV_NOPTS_VALUE) {
+        x->zero = av_rescale_q(d, tb, AV_TIME_BASE_Q); /* no main packet at all */
+    }
+    off = x->zero != AV_NOPTS_VALUE ? av_rescale_q(x->zero, AV_TIME_BASE_Q, tb) : 0;
+
+    if (p->pts != AV_NOPTS_VALUE) p->pts = FFMAX(p->pts - off, 0);
+    if (p->dts != AV_NOPTS_VALUE) p->dts = FFMAX(p->dts - off, 0);
+    if (p->pts != AV_NOPTS_VALUE && p->dts != AV_NOPTS_VALUE && p->dts > p->pts) p->dts = p->pts;
+    if ((err = av_interleaved_write_frame(x->side, p)) < 0) {
+        sg_rx_side_fail(x, err, "writing subtitles");
+    }
+}
+
+/* The held packets out once the zero is known (or at the end, force). */
+static void
+sg_rx_side_flush(sg_rx_t *x, int force)
+{
+    unsigned i;
+    if (x->side == NULL || x->nheld == 0 || !(x->settled || force)) return;
+    x->settled = 1;
+    for (i = 0; i < x->nheld && x->side; i++) {
+        sg_rx_side_put(x, x->held[i]);
+        av_packet_free(&x->held[i]);
+    }
+    if (x->side == NULL) return; /* given up: the rest went with it */
+    x->nheld = 0;
+}
+
+/* A side track's packet (its input time base, on the continuous timeline):
+ * written, or held until the zero is known. The packet is taken. */
+static void
+sg_rx_side(sg_rx_t *x, sg_rx_track_t *tr, AVPacket *pkt, AVRational in_tb)
+{
+    AVPacket *c;
+
+    av_packet_rescale_ts(pkt, in_tb, x->side->streams[tr->side]->time_base);
+    pkt->stream_index = tr->side;
+    pkt->pos = -1;
+    if (x->settled && x->nheld == 0) {
+        sg_rx_side_put(x, pkt);
+        av_packet_unref(pkt);
+        return;
+    }
+    if (x->nheld == x->held_cap) {
+        unsigned cap = x->held_cap ? 2 * x->held_cap : 16;
+        AVPacket **h = av_realloc_array(x->held, cap, sizeof(*h));
+        if (h == NULL) {
+            sg_rx_side_fail(x, AVERROR(ENOMEM), "holding subtitles");
+            return;
+        }
+        x->held = h;
+        x->held_cap = cap;
+    }
+    if ((c = av_packet_alloc()) == NULL) {
+        sg_rx_side_fail(x, AVERROR(ENOMEM), "holding subtitles");
+        return;
+    }
+    av_packet_move_ref(c, pkt);
+    x->held[x->nheld++] = c;
+    sg_rx_side_flush(x, 0);
+}
+
+/* The end: what waits written, the file closed. Never started (the main
+ * file failed first): no side file, none counted. */
+static void
+sg_rx_side_close(sg_rx_t *x)
+{
+    int err;
+    if (x->side == NULL) return;
+    if (!x->side_header) {
+        x->res->side_subtitles = 0;
+        return;
+    }
+    sg_rx_side_flush(x, 1);
+    if (x->side == NULL) return;
+    x->side_header = 0;
+    if ((err = av_write_trailer(x->side)) < 0) {
+        sg_rx_side_fail(x, err, "writing the end of the subtitles");
+        return;
+    }
+    if ((err = avio_closep(&x->side->pb)) < 0) sg_rx_side_fail(x, err, "closing the subtitles");
 }
 
 /* ---- audio to AAC --------------------------------------------------------- */
@@ -274,6 +477,7 @@ sg_rx_map(sg_rx_t *x, const sg_remux_opts_t *o)
     for (unsigned i = 0; i < n; i++) {
         order[i] = i;
         x->t[i].out = -1;
+        x->t[i].side = -1;
         x->t[i].last = AV_NOPTS_VALUE;
         if (x->in->streams[i]->codecpar->codec_type == AVMEDIA_TYPE_AUDIO &&
             x->in->streams[i]->codecpar->codec_id != AV_CODEC_ID_NONE) {
@@ -305,7 +509,11 @@ sg_rx_map(sg_rx_t *x, const sg_remux_opts_t *o)
             transcode = sg_rx_is_mpeg_audio(par->codec_id) || !fits;
             break;
         case AVMEDIA_TYPE_SUBTITLE:
-            if (o->mp4 || !fits) continue;
+            if (o->mp4) {
+                sg_rx_side_map(x, tr, ist); /* none without a side file */
+                continue;
+            }
+            if (!fits) continue;
             break;
         default:
             continue;
@@ -406,6 +614,13 @@ sg_rx_free(sg_rx_t *x)
         if (x->t[i].fifo) av_audio_fifo_free(x->t[i].fifo);
     }
     av_free(x->t);
+    sg_rx_side_drop_held(x);
+    av_free(x->held);
+    av_free(x->seen);
+    if (x->side) {
+        if (x->side->pb) avio_closep(&x->side->pb);
+        avformat_free_context(x->side);
+    }
     if (x->out) {
         if (x->out->pb && !(x->out->oformat->flags & AVFMT_NOFILE)) avio_closep(&x->out->pb);
         avformat_free_context(x->out);
@@ -427,7 +642,8 @@ int
 sg_remux_run(sg_remux_read_pt rd, void *arg, const sg_remux_opts_t *o, sg_remux_result_t *res)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
-    sg_rx_t x = {.rd = rd, .arg = arg, .res = res, .first = 1e300, .last = -1e300};
+    sg_rx_t x = {.rd = rd, .arg = arg, .res = res, .first = 1e300, .last = -1e300,
+                 .zero = AV_NOPTS_VALUE, .newest = INT64_MIN};
     AVPacket *pkt = NULL;
     AVDictionary *mopts = NULL;
     uint8_t *iobuf;
@@ -466,7 +682,25 @@ sg_remux_run(sg_remux_read_pt rd, void *arg, const sg_remux_opts_t *o, sg_remux_
         sg_rx_fail(&x, err, "output format");
         goto out;
     }
+    if (o->mp4 && o->subs_path) {
+        x.side_path = o->subs_path;
+        if ((err = avformat_alloc_output_context2(&x.side, NULL, "matroska", o->subs_path)) < 0) {
+            x.side = NULL;
+            snprintf(x.side_error, sizeof(x.side_error), "subtitles format: %s", av_err2str(err));
+        }
+    }
     if (sg_rx_map(&x, o) != 0) goto out;
+    if (x.side && x.side->nb_streams == 0) { /* nothing for it: no file */
+        avformat_free_context(x.side);
+        x.side = NULL;
+    }
+    if (x.side) {
+        x.nmain = (unsigned)(res->video + res->audio + res->subtitles);
+        if ((x.seen = av_calloc(x.out->nb_streams, 1)) == NULL) {
+            sg_rx_fail(&x, AVERROR(ENOMEM), "set-up");
+            goto out;
+        }
+    }
     sg_rx_tags(x.out, o);
     if (o->cover && !o->mp4) sg_rx_cover(&x, o->cover);
     x.out->avoid_negative_ts = AVFMT_AVOID_NEG_TS_MAKE_ZERO;
@@ -482,13 +716,14 @@ sg_remux_run(sg_remux_read_pt rd, void *arg, const sg_remux_opts_t *o, sg_remux_
         goto out;
     }
     header = 1;
+    sg_rx_side_open(&x);
 
     while ((err = av_read_frame(x.in, pkt)) >= 0) {
         sg_rx_track_t *tr = (unsigned)pkt->stream_index < x.nt ? &x.t[pkt->stream_index] : NULL;
         AVStream *ist = x.in->streams[pkt->stream_index];
         int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
 
-        if (tr == NULL || tr->out < 0 || ts == AV_NOPTS_VALUE) {
+        if (tr == NULL || (tr->out < 0 && tr->side < 0) || ts == AV_NOPTS_VALUE) {
             av_packet_unref(pkt);
             continue;
         }
@@ -497,7 +732,10 @@ sg_remux_run(sg_remux_read_pt rd, void *arg, const sg_remux_opts_t *o, sg_remux_
             av_packet_unref(pkt);
             break;
         }
-        if (tr->enc) {
+        if (tr->side >= 0) {
+            sg_rx_side(&x, tr, pkt, ist->time_base); /* never fails the recording */
+            err = 0;
+        } else if (tr->enc) {
             err = sg_rx_audio(&x, tr, pkt, ist->time_base);
         } else {
             av_packet_rescale_ts(pkt, ist->time_base, x.out->streams[tr->out]->time_base);
@@ -508,6 +746,7 @@ sg_remux_run(sg_remux_read_pt rd, void *arg, const sg_remux_opts_t *o, sg_remux_
         }
         av_packet_unref(pkt);
         if (err < 0) goto out;
+        sg_rx_side_flush(&x, 0);
     }
     if (err < 0 && err != AVERROR_EOF && !x.read_error) {
         /* a damaged tail: what came before is kept */
@@ -533,6 +772,12 @@ sg_remux_run(sg_remux_read_pt rd, void *arg, const sg_remux_opts_t *o, sg_remux_
     rc = 0;
 out:
     if (header) av_write_trailer(x.out); /* close what was started; the result says it failed */
+    sg_rx_side_close(&x);
+    if (rc != 0 && x.side_error[0]) {
+        size_t n = strlen(res->error);
+        snprintf(res->error + n, sizeof(res->error) - n, "%ssubtitles file: %s", n ? "; " : "",
+                 x.side_error);
+    }
     av_packet_free(&pkt);
     sg_rx_free(&x);
     return rc;

@@ -4,7 +4,15 @@
  *
  *   - every video track copied; MPEG audio (MP2/MP3) transcoded to AAC so
  *     browsers play it; other audio copied; subtitles copied into MKV when
- *     Matroska can carry them (MP4: none); data tracks dropped;
+ *     Matroska can carry them; data tracks dropped;
+ *   - MP4 cannot carry DVB subtitles: with subs_path, the subtitle tracks
+ *     Matroska can carry go to a subtitle-only Matroska side file there (a
+ *     ".mks" that mpv and VLC load beside the video), copied with their
+ *     languages on the main file's timeline (same zero, same max_seconds
+ *     cap, same continuous timeline); no such tracks, no file. The side
+ *     file is a bonus: when it cannot be written it is removed and the main
+ *     file goes on (its reason reaches res->error only when the main file
+ *     failed too). Without subs_path (or for Matroska) nothing changes;
  *   - track languages kept; vo: the second audio track goes first and is
  *     the default one;
  *   - timestamps start at zero; max_seconds of stream, then it stops;
@@ -33,12 +41,15 @@ typedef struct sg_remux_opts_s {
     const char *title, *channel, *date, *description, *series;
     int season, episode;       /* 0 = unknown                               */
     const char *cover;         /* JPEG or PNG file attached (Matroska only) */
+    const char *subs_path;     /* MP4 only: the subtitle side file (Matroska,
+                                * written as is), NULL = none               */
 } sg_remux_opts_t;
 
 typedef struct sg_remux_result_s {
     double duration;           /* seconds of stream written                 */
     int video, audio, subtitles; /* tracks written                          */
     int transcoded;            /* audio tracks transcoded to AAC            */
+    int side_subtitles;        /* tracks in the side file; 0: no side file  */
     char error[256];           /* why it failed, when it did                */
 } sg_remux_result_t;
 

@@ -1,10 +1,13 @@
 /* The recorder's engine: streams made by the ffmpeg tool (MPEG-2 video, two
- * MP2 tracks with languages, like a Movistar channel) remuxed to Matroska
- * and MP4, and the results read back with libavformat. */
+ * MP2 tracks with languages, like a Movistar channel; one with a DVB
+ * subtitle track added) remuxed to Matroska and MP4 (with the subtitles in
+ * a side file), and the results read back with libavformat. */
+#include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "record/sg_remux.h"
 #include "sg_test.h"
@@ -297,6 +300,288 @@ test_discontinuity(void)
     CHECK(p.duration > 11.5 && p.duration < 12.5);
 }
 
+/* ---- DVB subtitles and the MP4 side file --------------------------------- */
+
+static char g_subsrc[128];
+
+/* g_src with a DVB subtitle track (language spa) added: a small bitmap
+ * subtitle 1, 2, ... 5 s after the start. The ffmpeg tool cannot make DVB
+ * subtitles from text (only bitmap to bitmap), so libavcodec's dvbsub
+ * encoder draws them and libavformat muxes them in with the copied tracks. */
+static int
+make_subs_src(void)
+{
+    static int made = 0;
+    AVFormatContext *in = NULL, *out = NULL;
+    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_DVB_SUBTITLE);
+    AVCodecContext *enc = NULL;
+    AVPacket *pkt = NULL, *spkt = NULL;
+    AVStream *sst;
+    uint8_t pixels[32 * 8];
+    uint32_t palette[4] = {0x00000000, 0xffffffff, 0xff000000, 0xffff0000};
+    AVSubtitleRect rect = {.x = 100, .y = 240, .w = 32, .h = 8, .nb_colors = 4,
+                           .type = SUBTITLE_BITMAP};
+    AVSubtitleRect *rects[1] = {&rect};
+    int64_t base;
+    int nsub = 0, ok = 0;
+    unsigned nin;
+
+    if (made) return 0;
+    snprintf(g_subsrc, sizeof(g_subsrc), "%s/subs.ts", g_dir);
+    pkt = av_packet_alloc();
+    spkt = av_packet_alloc();
+    if (codec == NULL || pkt == NULL || spkt == NULL) goto done;
+    for (int i = 0; i < (int)sizeof(pixels); i++) pixels[i] = (uint8_t)((i / 4) % 4);
+    rect.data[0] = pixels;
+    rect.linesize[0] = 32;
+    rect.data[1] = (uint8_t *)palette;
+    if (avformat_open_input(&in, g_src, NULL, NULL) < 0 || avformat_find_stream_info(in, NULL) < 0 ||
+        avformat_alloc_output_context2(&out, NULL, "mpegts", g_subsrc) < 0) {
+        goto done;
+    }
+    nin = in->nb_streams;
+    for (unsigned i = 0; i < nin; i++) {
+        AVStream *st = avformat_new_stream(out, NULL);
+        if (st == NULL || avcodec_parameters_copy(st->codecpar, in->streams[i]->codecpar) < 0) goto done;
+        st->codecpar->codec_tag = 0;
+        st->time_base = in->streams[i]->time_base;
+        av_dict_copy(&st->metadata, in->streams[i]->metadata, 0);
+    }
+    enc = avcodec_alloc_context3(codec);
+    if (enc == NULL) goto done;
+    enc->time_base = (AVRational){1, 90000};
+    enc->width = 352;
+    enc->height = 288;
+    if (avcodec_open2(enc, codec, NULL) < 0 || (sst = avformat_new_stream(out, NULL)) == NULL ||
+        avcodec_parameters_from_context(sst->codecpar, enc) < 0) {
+        goto done;
+    }
+    sst->time_base = (AVRational){1, 90000};
+    av_dict_set(&sst->metadata, "language", "spa", 0);
+    if (avio_open(&out->pb, g_subsrc, AVIO_FLAG_WRITE) < 0 || avformat_write_header(out, NULL) < 0) {
+        goto done;
+    }
+    base = in->start_time != AV_NOPTS_VALUE ? in->start_time : 0;
+    while (av_read_frame(in, pkt) >= 0) {
+        AVStream *ist = in->streams[pkt->stream_index];
+        int64_t t = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
+        t = t != AV_NOPTS_VALUE ? av_rescale_q(t, ist->time_base, AV_TIME_BASE_Q) : base;
+        while (nsub < 5 && base + (int64_t)(nsub + 1) * AV_TIME_BASE <= t) {
+            AVSubtitle sub = {.format = 0, .start_display_time = 0, .end_display_time = 800,
+                              .num_rects = 1, .rects = rects};
+            int n;
+            sub.pts = base + (int64_t)(nsub + 1) * AV_TIME_BASE;
+            if (av_new_packet(spkt, 65536) < 0) goto done;
+            n = avcodec_encode_subtitle(enc, spkt->data, spkt->size, &sub);
+            if (n <= 0) goto done;
+            av_shrink_packet(spkt, n);
+            spkt->stream_index = sst->index;
+            spkt->pts = spkt->dts = av_rescale_q(sub.pts, AV_TIME_BASE_Q, sst->time_base);
+            spkt->duration = av_rescale_q(800000, AV_TIME_BASE_Q, sst->time_base);
+            if (av_interleaved_write_frame(out, spkt) < 0) goto done;
+            nsub++;
+        }
+        av_packet_rescale_ts(pkt, ist->time_base, out->streams[pkt->stream_index]->time_base);
+        pkt->pos = -1;
+        if (av_interleaved_write_frame(out, pkt) < 0) goto done;
+    }
+    ok = nsub == 5 && av_write_trailer(out) == 0;
+done:
+    if (out) {
+        if (out->pb) avio_closep(&out->pb);
+        avformat_free_context(out);
+    }
+    avformat_close_input(&in);
+    avcodec_free_context(&enc);
+    av_packet_free(&pkt);
+    av_packet_free(&spkt);
+    if (!ok) {
+        SG_FAIL("cannot make a stream with DVB subtitles");
+        return -1;
+    }
+    made = 1;
+    return 0;
+}
+
+/* Remux the file src (not g_src) into dir/name. */
+static int
+remux_file(const char *src, const char *name, sg_remux_opts_t o, sg_remux_result_t *res,
+           char *out, size_t outlen)
+{
+    src_t s = {fopen(src, "rb"), -1, 0, 0};
+    int rc;
+    snprintf(out, outlen, "%s/%s", g_dir, name);
+    o.out_path = out;
+    if (s.f == NULL) {
+        SG_FAIL("cannot open %s", src);
+        return -2;
+    }
+    rc = sg_remux_run(src_read, &s, &o, res);
+    fclose(s.f);
+    return rc;
+}
+
+static int
+exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* The subtitle packets of a file: how many, the first and the last time
+ * (seconds). */
+static int
+sub_packets(const char *path, double *first, double *last)
+{
+    AVFormatContext *c = NULL;
+    AVPacket *pkt = av_packet_alloc();
+    int n = 0;
+    *first = *last = -1;
+    if (pkt == NULL || avformat_open_input(&c, path, NULL, NULL) < 0 ||
+        avformat_find_stream_info(c, NULL) < 0) {
+        SG_FAIL("libavformat cannot read %s", path);
+        avformat_close_input(&c);
+        av_packet_free(&pkt);
+        return -1;
+    }
+    while (av_read_frame(c, pkt) >= 0) {
+        const AVStream *st = c->streams[pkt->stream_index];
+        if (st->codecpar->codec_type == AVMEDIA_TYPE_SUBTITLE && pkt->pts != AV_NOPTS_VALUE) {
+            double t = (double)pkt->pts * av_q2d(st->time_base);
+            if (n == 0) *first = t;
+            *last = t;
+            n++;
+        }
+        av_packet_unref(pkt);
+    }
+    avformat_close_input(&c);
+    av_packet_free(&pkt);
+    return n;
+}
+
+/* MP4 cannot carry DVB subtitles: with subs_path they go to a Matroska
+ * side file, on the main file's timeline. */
+static void
+test_mp4_side_subtitles(void)
+{
+    sg_remux_opts_t o = {.mp4 = 1};
+    sg_remux_result_t res;
+    char out[160], subs[160], mkv[160];
+    double first, last, mfirst, mlast;
+    probe_t p;
+
+    if (make_subs_src() != 0) return;
+    snprintf(subs, sizeof(subs), "%s/side.mks", g_dir);
+    o.subs_path = subs;
+    CHECK_INT(remux_file(g_subsrc, "side.mp4", o, &res, out, sizeof(out)), 0);
+    CHECK_STR(res.error, "");
+    CHECK_INT(res.video, 1);
+    CHECK_INT(res.audio, 2);
+    CHECK_INT(res.subtitles, 0);
+    CHECK_INT(res.side_subtitles, 1);
+    if (probe(out, &p) == 0) {
+        CHECK_INT(p.streams, 3); /* no subtitle track in the MP4 */
+        CHECK_INT(p.codec[0], AV_CODEC_ID_MPEG2VIDEO);
+        CHECK_INT(p.codec[1], AV_CODEC_ID_AAC);
+        CHECK_INT(p.codec[2], AV_CODEC_ID_AAC);
+    }
+    CHECK(exists(subs));
+    if (probe(subs, &p) == 0) {
+        CHECK_INT(p.streams, 1);
+        CHECK_INT(p.codec[0], AV_CODEC_ID_DVB_SUBTITLE);
+        CHECK_STR(p.lang[0], "spa");
+    }
+    /* the subtitles at 1..5 s of the recording, as in the Matroska file */
+    CHECK_INT(sub_packets(subs, &first, &last), 5);
+    CHECK(first > 0.9 && first < 1.1);
+    CHECK(last > 4.9 && last < 5.1);
+
+    /* Matroska carries them itself: subs_path is ignored, no side file */
+    snprintf(subs, sizeof(subs), "%s/ignored.mks", g_dir);
+    o = (sg_remux_opts_t){.subs_path = subs};
+    CHECK_INT(remux_file(g_subsrc, "subs.mkv", o, &res, mkv, sizeof(mkv)), 0);
+    CHECK_STR(res.error, "");
+    CHECK_INT(res.subtitles, 1);
+    CHECK_INT(res.side_subtitles, 0);
+    CHECK(!exists(subs));
+    if (probe(mkv, &p) == 0) {
+        CHECK_INT(p.streams, 4);
+        CHECK_INT(p.codec[3], AV_CODEC_ID_DVB_SUBTITLE);
+        CHECK_STR(p.lang[3], "spa");
+    }
+    /* the same times in both */
+    CHECK_INT(sub_packets(mkv, &mfirst, &mlast), 5);
+    CHECK(mfirst - first < 0.03 && first - mfirst < 0.03);
+    CHECK(mlast - last < 0.03 && last - mlast < 0.03);
+}
+
+/* The side file keeps the cap; an input without subtitles makes none; one
+ * that cannot be written is left out and the MP4 is made. */
+static void
+test_side_subtitles_cut_none_and_failed(void)
+{
+    sg_remux_opts_t o = {.mp4 = 1, .max_seconds = 3.5};
+    sg_remux_result_t res;
+    char out[160], subs[160];
+    double first, last;
+    probe_t p;
+
+    if (make_subs_src() != 0) return;
+    snprintf(subs, sizeof(subs), "%s/cut.mks", g_dir);
+    o.subs_path = subs;
+    CHECK_INT(remux_file(g_subsrc, "cut-subs.mp4", o, &res, out, sizeof(out)), 0);
+    CHECK_INT(res.side_subtitles, 1);
+    CHECK(res.duration > 3.3 && res.duration < 3.8);
+    CHECK_INT(sub_packets(subs, &first, &last), 3);
+    CHECK(last > 2.9 && last < 3.1);
+
+    /* no subtitles in the input: no side file */
+    snprintf(subs, sizeof(subs), "%s/none.mks", g_dir);
+    o = (sg_remux_opts_t){.mp4 = 1, .subs_path = subs};
+    CHECK_INT(remux("nosubs.mp4", -1, 0, o, &res, out, sizeof(out)), 0);
+    CHECK_STR(res.error, "");
+    CHECK_INT(res.side_subtitles, 0);
+    CHECK(!exists(subs));
+    if (probe(out, &p) == 0) CHECK_INT(p.streams, 3);
+
+    /* a side file that cannot be written: the MP4 is made all the same */
+    o.subs_path = "/nonexistent-dir/x.mks";
+    CHECK_INT(remux_file(g_subsrc, "nosidefile.mp4", o, &res, out, sizeof(out)), 0);
+    CHECK_STR(res.error, "");
+    CHECK_INT(res.side_subtitles, 0);
+    CHECK(res.duration > 5.8 && res.duration < 6.3);
+    if (probe(out, &p) == 0) CHECK_INT(p.streams, 3);
+
+    /* one that fails once opened (a link to /dev/full): removed (the link,
+     * not the device), the MP4 made all the same */
+    snprintf(subs, sizeof(subs), "%s/full.mks", g_dir);
+    if (symlink("/dev/full", subs) == 0) {
+        struct stat st;
+        o.subs_path = subs;
+        CHECK_INT(remux_file(g_subsrc, "fullside.mp4", o, &res, out, sizeof(out)), 0);
+        CHECK_STR(res.error, "");
+        CHECK_INT(res.side_subtitles, 0);
+        CHECK(lstat(subs, &st) != 0);
+        CHECK(res.duration > 5.8 && res.duration < 6.3);
+        if (probe(out, &p) == 0) CHECK_INT(p.streams, 3);
+    }
+
+    /* the main file fails before the side file is started: none of it */
+    snprintf(subs, sizeof(subs), "%s/never.mks", g_dir);
+    o.subs_path = subs;
+    {
+        src_t s = {fopen(g_subsrc, "rb"), -1, 0, 0};
+        o.out_path = "/nonexistent-dir/x.mp4";
+        if (s.f) {
+            CHECK_INT(sg_remux_run(src_read, &s, &o, &res), -1);
+            fclose(s.f);
+            CHECK(strstr(res.error, "/nonexistent-dir/x.mp4") != NULL);
+            CHECK_INT(res.side_subtitles, 0);
+            CHECK(!exists(subs));
+        }
+    }
+}
+
 int
 main(void)
 {
@@ -308,6 +593,8 @@ main(void)
         {"short_and_broken_input", test_short_and_broken_input},
         {"garbage", test_garbage},
         {"discontinuity", test_discontinuity},
+        {"mp4_side_subtitles", test_mp4_side_subtitles},
+        {"side_subtitles_cut_none_and_failed", test_side_subtitles_cut_none_and_failed},
         {NULL, NULL},
     };
     char cmd[1024];
