@@ -148,6 +148,48 @@ def test_timer_script_errors(workdir):
     assert "timers.script: cannot read" in r.stderr
 
 
+def test_timers_import(workdir):
+    """movistar-u7d's timers.conf as Lua rules that -t accepts."""
+    sample = os.path.join(SOURCE, "tests", "data", "timers.conf")
+    r = run([BINARY, "timers-import", sample])
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert out.startswith("-- streamgate timer rules")
+    for text in ('local timers = {\n  default_language = "VO",',
+                 '["1"] = {\n      "Telediario 2 ## 21:00 ## Esp",',
+                 '"Cap[ií]tulo \\\\d+ ## Esp",', '["657"] = {', '"Friends ## VO ## Keep3",',
+                 '"Noticias\\\\s+\\\\d\\\\d:\\\\d\\\\d ## Esp ## 23:55",', '"Águila roja ## VO",',
+                 '["4714"] = {\n      "^American Dad$ ## 12:15",',
+                 "-- sync_cloud (line 6): not needed", "\nfunction match(p)\n"):
+        assert text in out, text
+    # an option streamgate ignores is said, with its line
+    assert "streamgate: %s:24: warning: " % sample in r.stderr
+    script = os.path.join(workdir, "timers.lua")
+    with open(script, "w") as f:
+        f.write(out)
+    state = os.path.join(workdir, "state")
+    r, _ = check(make_conf(state, extra={"timers": {"script": script}}), workdir)
+    assert r.returncode == 0, r.stderr
+    assert "skipping" not in r.stderr  # every entry compiled
+    # JSON too
+    r = run([BINARY, "timers-import", os.path.join(SOURCE, "tests", "data", "timers.json")])
+    assert r.returncode == 0, r.stderr
+    assert '"Friends ## VO ## Keep3",' in r.stdout
+    # a broken file: FILE:LINE: on stderr, nothing on stdout, exit 1
+    bad = os.path.join(workdir, "bad.conf")
+    with open(bad, "w") as f:
+        f.write('default_language = "VO"\n[match]\n"1" = [\n  "Noticias\n]\n')
+    r = run([BINARY, "timers-import", bad])
+    assert r.returncode == 1
+    assert r.stdout == ""
+    assert r.stderr.startswith("streamgate: %s:4: unterminated string" % bad), r.stderr
+    r = run([BINARY, "timers-import", os.path.join(workdir, "absent.conf")])
+    assert r.returncode == 1
+    assert "absent.conf: cannot read: No such file or directory" in r.stderr
+    r = run([BINARY, "timers-import"])
+    assert r.returncode == 1 and "usage: streamgate timers-import FILE" in r.stderr
+
+
 def test_daemon_refuses_a_bad_config(workdir):
     r, path = check("server = { listen = 5; };\n", workdir)
     r = run([BINARY, "-c", path], cwd=workdir, timeout=10)
