@@ -4,6 +4,7 @@
  * order, signals, shutdown.
  */
 #include <errno.h>
+#include <locale.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
@@ -25,6 +26,8 @@
 #include "net/sg_proxy.h"
 #include "plugin/sg_plugin.h"
 #include "record/sg_record.h"
+#include "record/sg_timers_import.h"
+#include "record/sg_timers.h"
 #include "sg_config.h"
 #include "sg_daemon.h"
 #include "sg_routes.h"
@@ -40,6 +43,7 @@ sg_usage(FILE *f)
 {
     fprintf(f,
             "usage: streamgate [-c FILE] [-t] [--ready-file PATH]\n"
+            "       streamgate timers-import TIMERS.CONF   (movistar-u7d's timers as Lua rules)\n"
             "\n"
             "  -c, --config FILE     configuration file (default /etc/streamgate/streamgate.conf)\n"
             "  -t, --test            check the configuration and the plugins, print every\n"
@@ -102,35 +106,6 @@ sg_core_check(sg_conf_t *root, sg_conf_errors_t *errs)
             sg_conf_error(srv, "timezone", "unknown time zone \"%s\" (see /usr/share/zoneinfo)", tz);
         }
     }
-}
-
-static void
-sg_timers_load(sg_daemon_t *d, sg_conf_errors_t *errs)
-{
-    const sg_conf_t *tm = sg_conf_group(d->conf.root, "timers", 0);
-    const char *path = sg_conf_string(tm, "script");
-    char err[1024];
-    sg_script_t *s;
-
-    if (path == NULL || path[0] == '\0') {
-        sg_script_free(d->timers);
-        d->timers = NULL;
-        return;
-    }
-    s = sg_script_load(path, err, sizeof(err));
-    if (s == NULL) {
-        if (errs) {
-            /* "file:line: message" already */
-            sg_conf_errors_add(errs, NULL, 0, "%s", err);
-        } else {
-            sg_log(SG_LOG_ERR, "script", "%s (the previous rules stay in force)", err);
-        }
-        return;
-    }
-    sg_script_free(d->timers);
-    d->timers = s;
-    sg_log(SG_LOG_INFO, "script", "timer rules loaded from %s%s", path,
-           sg_script_has_function(s, "match") ? "" : " (no match() function: it records nothing)");
 }
 
 /* Everything -t checks, all reported into d->conf.errs; the daemon runs
@@ -336,6 +311,7 @@ sg_run(sg_daemon_t *d, const char *ready_file)
     if (d->proxy == NULL) goto out;
     sg_catalog_set_reserved(d->catalog, sg_http_reserved_words(d->http));
     d->recorder = sg_recorder_new(d);
+    if (sg_timers_new(d) == NULL) goto out;
 
     for (int i = 0; i < 3; i++) {
         sigs[i] = evsignal_new(d->base, sigl[i], sg_signal_cb, d);
@@ -357,6 +333,7 @@ out:
     /* Order: no new clients; end every session (plugins' close hooks run
      * while plugins are alive); stop plugins; flush the catalog. */
     if (d->http) sg_http_server_shutdown(d->http);
+    sg_timers_free(d->rules);
     sg_recorder_free(d->recorder);
     d->recorder = NULL;
     sg_sessions_close_all(d);
@@ -395,6 +372,13 @@ main(int argc, char **argv)
     int test = 0, c, rc;
 
     memset(&d, 0, sizeof(d));
+    /* Characters are UTF-8 (the timer rules' sg.re brackets and case
+     * folding); numbers and messages stay in the C locale. */
+    setlocale(LC_CTYPE, "C.UTF-8");
+    /* subcommands */
+    if (argc >= 2 && strcmp(argv[1], "timers-import") == 0) {
+        return sg_timers_import_main(argc - 1, argv + 1);
+    }
     d.conf_path = "/etc/streamgate/streamgate.conf";
     while ((c = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {
         switch (c) {

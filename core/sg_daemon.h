@@ -28,7 +28,8 @@ typedef struct sg_daemon_s {
     sg_catalog_t *catalog;
     sg_net_t *net;
     struct sg_proxy_s *proxy;   /* image proxy routes (host->proxy_route) */
-    sg_script_t *timers;
+    sg_script_t *timers;        /* the rules until d->rules takes them */
+    struct sg_timers_s *rules;  /* timer rules' passes (record/sg_timers) */
     sg_plugin_t **plugins;
     int nplugins;
     sg_hubs_t *hubs;

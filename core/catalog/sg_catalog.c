@@ -115,6 +115,8 @@ struct sg_catalog_s {
     sg_guide_wait_t *waiters;
     int rendering[SG_GUIDE_KINDS];
     char *last_base; /* of the main guide: kept warm after each commit */
+    sg_catalog_epg_pt on_epg;
+    void *on_epg_arg;
 };
 
 /* ---- small sqlite helpers ---------------------------------------------------- */
@@ -1026,6 +1028,9 @@ sg_catalog_applied(void *arg)
         if (c->last_base && !c->rendering[SG_GUIDE_MAIN]) {
             sg_catalog_render_start(c, SG_GUIDE_MAIN, c->last_base);
         }
+        if (c->on_epg && t->nprogs > 0 && !(t->flags & SG_TXN_CLOUD)) {
+            c->on_epg(c->on_epg_arg, t->plugin);
+        }
     }
     if (t->done) t->done(t->arg, t->rc);
     sg_txn_free(t);
@@ -1264,6 +1269,13 @@ sg_catalog_programme_at(sg_catalog_t *c, const char *plugin, const char *channel
     }
     sqlite3_finalize(st);
     return rc;
+}
+
+void
+sg_catalog_on_epg(sg_catalog_t *c, sg_catalog_epg_pt cb, void *arg)
+{
+    c->on_epg = cb;
+    c->on_epg_arg = arg;
 }
 
 int

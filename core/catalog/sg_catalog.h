@@ -51,6 +51,11 @@ int sg_catalog_programme_at(sg_catalog_t *c, const char *plugin, const char *cha
                             int which, sg_prog_hit_t *out);
 /* which | SG_PROG_CLOUD looks among the cloud recordings instead. */
 
+/* cb(arg, plugin) on the loop thread after each commit that brought EPG
+ * programmes (cloud sets aside); one observer (the timer rules). */
+typedef void (*sg_catalog_epg_pt)(void *arg, const char *plugin);
+void sg_catalog_on_epg(sg_catalog_t *c, sg_catalog_epg_pt cb, void *arg);
+
 /* Whether the channel (catalog id) has cloud recordings. */
 int sg_catalog_has_cloud(sg_catalog_t *c, const char *id);
 

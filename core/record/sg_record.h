@@ -32,4 +32,26 @@ int sg_recorder_routes(sg_daemon_t *d);
  * duration=, record=S, mp4=, vo= apply) and answer req with JSON. */
 void sg_record_http(sg_http_req_t *req, sg_daemon_t *d, const char *id, const char *tail);
 
+/* What a timer rule asked for one programme. */
+typedef struct sg_rec_rule_s {
+    const char *title;     /* for the log and the index until it starts */
+    int mp4, vo;           /* -1: the recordings defaults              */
+    int keep;              /* newest N of the rule kept; 0: all        */
+    const char *rule;      /* "" none                                  */
+    const char *folder;    /* "" the usual naming                      */
+} sg_rec_rule_t;
+
+/* Queue the programme of channel id starting at start: 1 queued, 0 it is
+ * in the index already (recorded, queued, deleted...), -1 error. The
+ * queue starts recordings while there are free slots
+ * (recordings.max_concurrent) and admission has room. */
+int sg_recorder_enqueue(sg_recorder_t *r, const char *id, int64_t start, const sg_rec_rule_t *rule);
+/* After an EPG update: short and failed recordings are queued again (up to
+ * a number of attempts). */
+void sg_recorder_retry(sg_recorder_t *r);
+/* Admission ended the session with this query to make room for a viewer;
+ * if it was a recording's (?rec=N), that one is queued again, its attempt
+ * not counted. */
+void sg_recorder_preempted(sg_recorder_t *r, const char *query);
+
 #endif

@@ -936,7 +936,8 @@ sg_hubs_room(sg_hubs_t *hs)
 
 /* The hub to give up for a client of priority prio: one without clients
  * (lingering) first, else the one whose best client ranks lowest, if that
- * is below prio. */
+ * is below prio; among equals the newest (the list is newest first), so
+ * of several recordings (rank 10) the one that started last yields. */
 static sg_hub_t *
 sg_hubs_victim(sg_hubs_t *hs, int prio)
 {

@@ -370,6 +370,8 @@ sg_session_hub_end(void *arg, int status, const char *reason, const char *drop, 
     sg_hub_detach(s->hc);
     s->hc = NULL;
     if (drop) sg_metric_add(sg_m_drops, (const char *const[]){drop, NULL}, 1);
+    /* a recording's source taken for a viewer: it is queued again */
+    if (drop && strcmp(drop, "preempted") == 0) sg_recorder_preempted(s->d->recorder, s->query);
     if (how != SG_HUB_END_OTHER && s->req && !s->ending && s->p && s->opened &&
         s->p->prov.abi_minor >= 3 && s->p->prov.source_ended) {
         /* The provider may carry on in this response with another source. */

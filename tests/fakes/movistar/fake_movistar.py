@@ -468,7 +468,8 @@ def xor15(b):
 class EpgWorld:
     """The synthetic week: schedules for every EPG service id."""
 
-    def __init__(self, seed, origin, days, epg_ids, min_total=None):
+    def __init__(self, seed, origin, days, epg_ids, min_total=None, brief=None):
+        self.brief = brief                  # (start second of the day, length) or None
         if min_total is None:
             min_total = 2500 * days             # >= 20,000 over the default 8 days
         self.seed = seed
@@ -530,7 +531,12 @@ class EpgWorld:
         progs = []
         t = 0
         td1 = sid in self.news
+        brief = self.brief
         while t < 86400:
+            if brief and t == brief[0]:
+                progs.append(self._prog(rng, sid, day0 + t, brief[1], "brief", state))
+                t += brief[1]
+                continue
             if td1 and t == TD1_START:
                 progs.append(self._prog(rng, sid, day0 + t, TD1_LEN, "news_td1", state))
                 t += TD1_LEN
@@ -543,6 +549,8 @@ class EpgWorld:
             end = t + d
             if td1 and t < TD1_START < end:
                 end = TD1_START          # clipped before the news
+            if brief and t < brief[0] < end:
+                end = brief[0]
             end = min(end, 86400)        # last one clipped at midnight
             progs.append(self._prog(rng, sid, day0 + t, end - t, kind, state))
             t = end
@@ -573,6 +581,8 @@ class EpgWorld:
                      age=rng.choice([0, 2, 3, 4, 5, 5, 6, 7]))
         elif kind == "news_td1":
             p.update(title="Telediario 1", genre=0x06, age=0, kind="news")
+        elif kind == "brief":
+            p.update(title="Avance informativo", genre=0x06, age=0, kind="news")
         else:
             pool = {"show": SHOWS, "news": NEWS, "sports": SPORTS, "docs": DOCS, "music": MUSIC,
                     "other": OTHER}[kind]
@@ -1892,6 +1902,9 @@ def main(argv=None):
     ap.add_argument("--version-bump", type=float, default=None, metavar="SEC")
     ap.add_argument("--appserver-delay-ms", type=int, default=0)
     ap.add_argument("--appserver-fail", type=int, default=0)
+    ap.add_argument("--brief", default=None, metavar="HH:MM:SECONDS",
+                    help="a programme of SECONDS at HH:MM UTC every day on every channel "
+                         "(\"Avance informativo\": short enough to record whole in a test)")
     ap.add_argument("--truncate-epg", type=float, default=0.0, metavar="PCT")
     ap.add_argument("--no-entry", action="store_true")
     ap.add_argument("--provider-id", type=lambda s: int(s, 0), default=None,
@@ -1994,7 +2007,11 @@ def run(args, workdir, media_dir, children):
         log("warning: no subscribed channel has a ReplacementService")
 
     origin = (int(time.time()) // 86400 + args.origin_days) * 86400
-    world = EpgWorld(args.seed, origin, args.days, epg_ids)
+    brief = None
+    if args.brief:
+        hh, mm, secs = (int(x) for x in args.brief.split(":"))
+        brief = (hh * 3600 + mm * 60, secs)
+    world = EpgWorld(args.seed, origin, args.days, epg_ids, brief=brief)
     log("EPG: %d programmes over %d days from %s (scale %.2f)" % (
         world.count, args.days, time.strftime("%Y-%m-%d", time.gmtime(origin)), world.scale))
 
