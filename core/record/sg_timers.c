@@ -250,6 +250,7 @@ sg_timers_settle_cb(evutil_socket_t fd, short what, void *arg)
     sg_pass_t *ps;
     (void)fd;
     (void)what;
+    if (t->d->recorder == NULL) return; /* nothing to record into */
     if (t->running) {
         t->again = 1;
         return;
@@ -342,11 +343,11 @@ sg_timers_load(sg_daemon_t *d, sg_conf_errors_t *errs)
             if (errs) {
                 sg_conf_errors_add(errs, NULL, 0, "%s", err); /* "file:line: message" */
             } else {
-                sg_log(SG_LOG_ERR, "timers", "%s (the previous rules stay in force)", err);
+                sg_log(SG_LOG_ERR, "script", "%s (the previous rules stay in force)", err);
             }
             return;
         }
-        sg_log(SG_LOG_INFO, "timers", "rules loaded from %s%s", path,
+        sg_log(SG_LOG_INFO, "script", "timer rules loaded from %s%s", path,
                sg_script_has_function(s, "match") ? ""
                                                   : " (no match() function: it records nothing)");
     }
