@@ -96,8 +96,8 @@ sg_rec_db_version(sqlite3 *db)
     return v;
 }
 
-/* One statement with text/integer arguments: "t" text, "i" int64, "n"
- * null; SQLITE_DONE, or the error (logged). */
+/* One statement with its arguments: "t" text (NULL binds NULL), "i"
+ * int64, "d" double, "n" null; SQLITE_DONE, or the error (logged). */
 static int
 sg_rec_exec(sg_recorder_t *r, const char *sql, const char *types, ...)
 {
@@ -114,6 +114,8 @@ sg_rec_exec(sg_recorder_t *r, const char *sql, const char *types, ...)
             sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
         } else if (types[i] == 'i') {
             sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+        } else if (types[i] == 'd') {
+            sqlite3_bind_double(st, i + 1, va_arg(ap, double));
         } else {
             sqlite3_bind_null(st, i + 1);
         }
@@ -220,27 +222,11 @@ static void
 sg_rec_db_end(sg_recorder_t *r, const sg_recjob_t *j, const char *state, const char *shortfalls,
               double written)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(r->db,
-                           "UPDATE recordings SET state=?, shortfalls=coalesce(?, shortfalls),"
-                           " written=?, updated=? WHERE channel=? AND start=?",
-                           -1, &st, NULL) != SQLITE_OK) {
-        return;
-    }
-    sqlite3_bind_text(st, 1, state, -1, SQLITE_STATIC);
-    if (shortfalls) {
-        sqlite3_bind_text(st, 2, shortfalls, -1, SQLITE_STATIC);
-    } else {
-        sqlite3_bind_null(st, 2);
-    }
-    sqlite3_bind_double(st, 3, written);
-    sqlite3_bind_int64(st, 4, (sqlite3_int64)time(NULL));
-    sqlite3_bind_text(st, 5, j->channel, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 6, j->start);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        sg_log(SG_LOG_ERR, "record", "index: %s", sqlite3_errmsg(r->db));
-    }
-    sqlite3_finalize(st);
+    /* shortfalls NULL: the list stays as it is */
+    sg_rec_exec(r,
+                "UPDATE recordings SET state=?, shortfalls=coalesce(?, shortfalls), written=?,"
+                " updated=? WHERE channel=? AND start=?",
+                "ttditi", state, shortfalls, written, (int64_t)time(NULL), j->channel, j->start);
 }
 
 /* ---- a job ends ----------------------------------------------------------------- */
