@@ -154,6 +154,7 @@ typedef struct {
     uint64_t         loops;             /* 0 = forever */
     int64_t          duration_ns;       /* 0 = forever */
     int64_t          stop_after_ns;     /* -1 = never */
+    int              media_time;        /* --media-time */
     uint64_t         drop_every;        /* 0 = off */
     uint64_t         reorder_every;     /* 0 = off */
     int              framing;
@@ -209,6 +210,7 @@ static const struct option mcs_long_options[] = {
     { "drop-every",    required_argument, NULL, 'D' },
     { "reorder-every", required_argument, NULL, 'O' },
     { "stop-after",    required_argument, NULL, 'S' },
+    { "media-time",    no_argument,       NULL, 'm' },
     { "start-seq",     required_argument, NULL, 'Q' },
     { "iface",         required_argument, NULL, 'i' },
     { "ttl",           required_argument, NULL, 't' },
@@ -242,6 +244,9 @@ mcs_usage(FILE *f)
 "      --reorder-every N  send datagram N after N+1, 2N after 2N+1, ...\n"
 "      --stop-after SEC   stop sending after SEC s and print \"mcsend: silent\",\n"
 "                         but stay alive until killed (or --duration)\n"
+"      --media-time       with --rate: --duration and --stop-after count\n"
+"                         seconds of the file's own time (by its PCRs), not\n"
+"                         of the clock, so a faster rate sends the same part\n"
 "      --start-seq N      first RTP sequence number (default 0)\n"
 "  -i, --iface ADDR       multicast out through the interface with ADDR\n"
 "                         (default 127.0.0.1: loopback only)\n"
@@ -445,6 +450,10 @@ mcs_options(mcs_run_t *run, int argc, char **argv)
                 return 2;
             }
             run->stop_after_ns = (int64_t) (d * 1e9);
+            break;
+
+        case 'm':
+            run->media_time = 1;
             break;
 
         case 'Q':
@@ -855,8 +864,26 @@ mcs_load(mcs_run_t *run)
         return -1;
     }
 
-    if ((run->rate_mbps > 0.0 ? mcs_times_fixed(run)
-                              : mcs_times_pcr(run)) != 0)
+    if (run->rate_mbps > 0.0 && run->media_time) {
+        /* the file's own length by its PCRs, then scaled to the fixed rate */
+        double  scale;
+
+        if (mcs_times_pcr(run) != 0) {
+            return -1;
+        }
+        scale = (double) run->pkt_ns[run->npkts];
+        if (mcs_times_fixed(run) != 0 || scale <= 0.0) {
+            return -1;
+        }
+        scale = (double) run->pkt_ns[run->npkts] / scale;
+        if (run->duration_ns > 0) {
+            run->duration_ns = (int64_t) ((double) run->duration_ns * scale) + 1;
+        }
+        if (run->stop_after_ns >= 0) {
+            run->stop_after_ns = (int64_t) ((double) run->stop_after_ns * scale);
+        }
+    } else if ((run->rate_mbps > 0.0 ? mcs_times_fixed(run)
+                                     : mcs_times_pcr(run)) != 0)
     {
         return -1;
     }

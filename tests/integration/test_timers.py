@@ -72,16 +72,22 @@ def rows(d):
     return [r for r in d.json("/api/recordings")["recordings"] if r["origin"] == "timer"]
 
 
+USED = set()
+
+
 def briefs(net, media, n):
-    """A channel with that media and its n newest briefs that ended."""
+    """A channel with that media, not handed to another test (whose rows,
+    deleted ones included, would keep the timers away), and its n newest
+    briefs that ended."""
     now = time.time()
     for c in net.info["channels"]:
-        if c["encrypted"] or c.get("media") != media or not c.get("lcn"):
+        if c["encrypted"] or c.get("media") != media or not c.get("lcn") or c["id"] in USED:
             continue
         progs = net.truth.get(str(c.get("replacement") or c["id"]), [])
         got = sorted((p for p in progs if p["title"] == "Avance informativo"
                       and p["start"] + p["duration"] < now - 60), key=lambda p: p["start"])
         if len(got) >= n:
+            USED.add(c["id"])
             return c, got[-n:]
     raise AssertionError("no channel with %d briefs" % n)
 
@@ -259,3 +265,57 @@ def test_viewer_preempts_the_newest_recording(env):
     assert all((r["channel"], r["start"]) in before for r in rows(d))
     assert not [f for r, _, fs in os.walk(os.path.join(d.workdir, "recordings")) for f in fs
                 if f.startswith(".")]
+
+
+def test_short_recording_retried_then_kept_incomplete(env):
+    """The archive's copy stops early every time: each attempt is dropped
+    (nothing under the final name) and queued again by the next pass; after
+    the same shortfall three times in a row it is kept, marked incomplete."""
+    d, net = env
+    c, progs = briefs(net, "mpeg2", 2)
+    t = progs[0]["start"]
+    key = (str(c["id"]), t)
+    rec_dir = os.path.join(d.workdir, "recordings")
+    # one programme per response, so the copy ends where the fake stops sending
+    d.restart(**dict(d.conf, plugins=[movistar_plugin(net, continuous=False)]))
+    wait_ready(d)
+    knobs(net, rtsp_rate=16, rtsp_stop_after=12)
+    text = ("function match(p)\n"
+            "  if p.channel == '%s' and p.start == %d then return {record = true} end\n"
+            "end\n" % (c["id"], t))
+    seen = []
+    try:
+        for attempt in range(1, 4):
+            # each pass (here: the script changing) queues the short one again
+            rules(d, text + "-- pass %d\n" % attempt)
+            wait_for(lambda: any((r["channel"], r["start"]) == key and r["attempts"] == attempt
+                                 and r["state"] in ("short", "incomplete", "done", "failed")
+                                 for r in rows(d)), timeout=120,
+                     what="attempt %d to end" % attempt)
+            row = next(r for r in rows(d) if (r["channel"], r["start"]) == key)
+            seen.append(row["state"])
+            final = os.path.join(rec_dir, row["path"])
+            if attempt < 3:
+                assert row["state"] == "short", row
+                assert not os.path.exists(final), row
+        assert seen == ["short", "short", "incomplete"], seen
+        sf = [int(x) for x in row["shortfalls"].rstrip(",").split(",")]
+        assert len(sf) == 3 and max(sf) - min(sf) <= 1, row
+        # the programme plus its margin, less what the archive never sent
+        assert row["duration"] == BRIEF_LEN + 60 and abs(sf[0] - (row["duration"] - 12)) <= 3, row
+        p = ffprobe_json(final)
+        assert abs(float(p["format"]["duration"]) - row["written"]) <= 1, (p["format"], row)
+        assert not [f for r, _, fs in os.walk(rec_dir) for f in fs if f.startswith(".")]
+        # kept: a later pass leaves it alone
+        n = passes(d)
+        rules(d, text + "-- again\n")
+        wait_for(lambda: passes(d) > n, timeout=30, what="another pass")
+        assert last_pass(d).endswith(" 0 matched, 0 queued"), last_pass(d)
+        row = next(r for r in rows(d) if (r["channel"], r["start"]) == key)
+        assert row["state"] == "incomplete" and row["attempts"] == 3, row
+    finally:
+        knobs(net, rtsp_rate=0, rtsp_stop_after="off")
+        rules(d, NOTHING)
+        d.restart(**d.conf)
+        wait_ready(d)
+    no_sessions(d, net)

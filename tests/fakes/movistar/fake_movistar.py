@@ -1668,7 +1668,9 @@ class RtspServer(socketserver.ThreadingTCPServer):
         if self.knobs["rtsp_stop_after"] is not None:
             cmd += ["--stop-after", "%g" % self.knobs["rtsp_stop_after"]]
         if self.knobs["rtsp_rate"]:
-            cmd += ["--rate", "%g" % self.knobs["rtsp_rate"]]
+            # faster than real time, yet the programme's length and a stop
+            # stay in the media's own seconds
+            cmd += ["--rate", "%g" % self.knobs["rtsp_rate"], "--media-time"]
         cmd += [media, "%s:%d" % (s.peer, s.info["client_port"])]
         lf = open(self.logfile, "ab")
         try:
