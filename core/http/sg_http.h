@@ -40,12 +40,7 @@ typedef struct sg_http_conf_s {
     int nallow;
 } sg_http_conf_t;
 
-/* Route flags */
-#define SG_ROUTE_PREFIX 0x01u   /* path matches "<prefix>/..." too        */
-#define SG_ROUTE_GET 0x02u      /* GET and HEAD                           */
-#define SG_ROUTE_POST 0x04u
-#define SG_ROUTE_DELETE 0x08u
-#define SG_ROUTE_ADMIN 0x10u    /* requires admin_token when configured   */
+/* Route flags: SG_ROUTE_* in sg/host.h (plugins register routes too) */
 
 struct sg_http_req_s {
     sg_http_conn_t *conn;
@@ -63,6 +58,7 @@ struct sg_http_req_s {
     sg_http_req_cb_pt on_close;  /* client gone before the answer ended */
     sg_http_req_cb_pt on_drain;  /* streams: backlog fell below low mark */
     void *owner;
+    void (*owner_close)(void *arg); /* plugin routes: hreq_on_close's cb */
 
     /* response state (server-private below this line) */
     int status;
@@ -93,6 +89,8 @@ int sg_http_route(sg_http_server_t *s, const char *path, unsigned flags, const c
 void sg_http_fallback(sg_http_server_t *s, sg_http_handler_pt h, void *arg);
 /* First path segments owned by prefix routes ("api", "udp", ...), NULL-ended. */
 const char *const *sg_http_reserved_words(sg_http_server_t *s);
+/* Whether a route with exactly this path is registered. */
+int sg_http_route_exists(sg_http_server_t *s, const char *path);
 
 /* ---- replies ------------------------------------------------------------ */
 void sg_http_add_header(sg_http_req_t *r, const char *name, const char *fmt, ...) SG_PRINTF(3, 4);

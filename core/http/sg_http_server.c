@@ -259,6 +259,15 @@ sg_http_fallback(sg_http_server_t *s, sg_http_handler_pt h, void *arg)
     s->fallback_arg = arg;
 }
 
+int
+sg_http_route_exists(sg_http_server_t *s, const char *path)
+{
+    for (int i = 0; i < s->nroutes; i++) {
+        if (strcmp(s->routes[i].path, path) == 0) return 1;
+    }
+    return 0;
+}
+
 const char *const *
 sg_http_reserved_words(sg_http_server_t *s)
 {

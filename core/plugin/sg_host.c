@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "catalog/sg_catalog.h"
+#include "http/sg_http.h"
 #include "metrics/sg_metrics.h"
 #include "net/sg_dns.h"
 #include "net/sg_net.h"
@@ -392,6 +393,181 @@ sg_host_proxy_route(sg_plugin_t *p, const char *prefix, const char *base, int64_
     return SG_OK;
 }
 
+/* ---- HTTP routes ------------------------------------------------------------------------------- */
+
+struct sg_proute_s {
+    struct sg_proute_s *next;
+    sg_plugin_t *p;
+    sg_route_pt cb;
+    void *arg;
+    char metric[64];
+};
+
+static void
+sg_host_route_handler(sg_http_req_t *r, void *arg)
+{
+    struct sg_proute_s *rt = arg;
+    if (rt->p->lstate != SG_PLUGIN_RUNNING) {
+        sg_http_error(r, 503, "the %s plugin is not running", rt->p->name);
+        return;
+    }
+    rt->cb((sg_hreq_t *)r, rt->arg);
+}
+
+static int
+sg_host_route(sg_plugin_t *p, const char *path, unsigned flags, sg_route_pt cb, void *arg)
+{
+    sg_http_server_t *h = p->d->http;
+    struct sg_proute_s *rt;
+    size_t n = path ? strlen(path) : 0;
+
+    if (h == NULL || cb == NULL || n < 2 || path[0] != '/' || path[n - 1] == '/' ||
+        strstr(path, "//") || strchr(path, '?') || strchr(path, '%')) {
+        sg_log(SG_LOG_ERR, "plugin", "%s: route %s: not an absolute path", p->name,
+               path ? path : "(null)");
+        return SG_ERROR;
+    }
+    if (sg_http_route_exists(h, path)) {
+        sg_log(SG_LOG_ERR, "plugin", "%s: route %s: already served by someone else", p->name, path);
+        return SG_ERROR;
+    }
+    rt = calloc(1, sizeof(*rt));
+    if (rt == NULL) return SG_ERROR;
+    rt->p = p;
+    rt->cb = cb;
+    rt->arg = arg;
+    snprintf(rt->metric, sizeof(rt->metric), "%s", p->name);
+    flags &= SG_ROUTE_PREFIX | SG_ROUTE_GET | SG_ROUTE_POST | SG_ROUTE_DELETE | SG_ROUTE_ADMIN;
+    if (!(flags & (SG_ROUTE_GET | SG_ROUTE_POST | SG_ROUTE_DELETE))) flags |= SG_ROUTE_GET;
+    if (sg_http_route(h, path, flags, rt->metric, sg_host_route_handler, rt) != 0) {
+        free(rt);
+        return SG_ERROR;
+    }
+    rt->next = p->routes;
+    p->routes = rt;
+    /* its first segment is no channel id's any more */
+    if (p->d->catalog) sg_catalog_set_reserved(p->d->catalog, sg_http_reserved_words(h));
+    return SG_OK;
+}
+
+void
+sg_host_routes_free(sg_plugin_t *p)
+{
+    while (p->routes) {
+        struct sg_proute_s *rt = p->routes;
+        p->routes = rt->next;
+        free(rt);
+    }
+}
+
+static const char *
+sg_host_hreq_method(sg_hreq_t *r)
+{
+    return ((sg_http_req_t *)r)->method;
+}
+
+static const char *
+sg_host_hreq_path(sg_hreq_t *r)
+{
+    return ((sg_http_req_t *)r)->path;
+}
+
+static const char *
+sg_host_hreq_query(sg_hreq_t *r)
+{
+    const char *q = ((sg_http_req_t *)r)->query;
+    return q ? q : "";
+}
+
+static long
+sg_host_hreq_arg(sg_hreq_t *r, const char *name, char *buf, size_t n)
+{
+    const char *q = ((sg_http_req_t *)r)->query;
+    ssize_t l;
+    if (q == NULL || buf == NULL || n == 0) return -1;
+    l = sg_query_get(q, name, buf, n);
+    return l < 0 || (size_t)l >= n ? -1 : (long)l;
+}
+
+static const char *
+sg_host_hreq_body(sg_hreq_t *r, size_t *len)
+{
+    sg_http_req_t *hr = (sg_http_req_t *)r;
+    if (len) *len = hr->body ? hr->body_len : 0;
+    return hr->body;
+}
+
+static void
+sg_host_hreq_base_url(sg_hreq_t *r, char *buf, size_t n)
+{
+    sg_http_base_url((sg_http_req_t *)r, buf, n);
+}
+
+static void
+sg_host_reply_header(sg_hreq_t *r, const char *name, const char *value)
+{
+    sg_http_add_header((sg_http_req_t *)r, name, "%s", value);
+}
+
+static void
+sg_host_reply(sg_hreq_t *r, int status, const char *ctype, const void *body, size_t len)
+{
+    sg_http_reply((sg_http_req_t *)r, status, ctype, body, len);
+}
+
+static void
+sg_host_reply_error(sg_hreq_t *r, int status, const char *fmt, ...)
+{
+    char why[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    if (status < 400 || status > 599) status = 500;
+    sg_http_error((sg_http_req_t *)r, status, "%s", why);
+}
+
+static const char *
+sg_host_ctype_of(const char *path)
+{
+    static const struct {
+        const char *ext, *ctype;
+    } types[] = {
+        {".ts", "video/mp2t"},          {".m3u8", "application/vnd.apple.mpegurl"},
+        {".mp4", "video/mp4"},          {".mkv", "video/x-matroska"},
+        {".json", "application/json"},  {".xml", "application/xml"},
+        {".jpg", "image/jpeg"},         {".png", "image/png"},
+        {".bin", "application/octet-stream"},
+    };
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        if (sg_has_suffix(path, types[i].ext)) return types[i].ctype;
+    }
+    return "application/octet-stream";
+}
+
+static void
+sg_host_reply_file(sg_hreq_t *r, const char *path, const char *ctype)
+{
+    sg_http_reply_file((sg_http_req_t *)r, path, ctype ? ctype : sg_host_ctype_of(path));
+}
+
+static void
+sg_host_hreq_closed(sg_http_req_t *r, void *arg)
+{
+    void (*cb)(void *) = r->owner_close;
+    r->owner_close = NULL;
+    if (cb) cb(arg);
+}
+
+static void
+sg_host_hreq_on_close(sg_hreq_t *r, void (*cb)(void *arg), void *arg)
+{
+    sg_http_req_t *hr = (sg_http_req_t *)r;
+    hr->owner_close = cb;
+    hr->on_close = cb ? sg_host_hreq_closed : NULL;
+    hr->owner = arg;
+}
+
 /* ---- storage ---------------------------------------------------------------------------------- */
 
 static const char *
@@ -698,4 +874,16 @@ const sg_host_t sg_host_table = {
     .admission_room = sg_host_admission_room,
     .session_source_ex = sg_session_source_ex,
     .programme_at = sg_host_programme_at,
+    .route = sg_host_route,
+    .hreq_method = sg_host_hreq_method,
+    .hreq_path = sg_host_hreq_path,
+    .hreq_query = sg_host_hreq_query,
+    .hreq_arg = sg_host_hreq_arg,
+    .hreq_body = sg_host_hreq_body,
+    .hreq_base_url = sg_host_hreq_base_url,
+    .reply_header = sg_host_reply_header,
+    .reply = sg_host_reply,
+    .reply_error = sg_host_reply_error,
+    .reply_file = sg_host_reply_file,
+    .hreq_on_close = sg_host_hreq_on_close,
 };

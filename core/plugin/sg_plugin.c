@@ -42,6 +42,7 @@ static void
 sg_plugin_free(sg_plugin_t *p)
 {
     if (p == NULL) return;
+    sg_host_routes_free(p);
     sg_conf_free(p->conf);
     free(p->state);
     free(p->state_dir);

@@ -38,6 +38,7 @@ struct sg_plugin_s {
     void *cookies;            /* the HTTP client's cookie store        */
     char dns[64];             /* net_dns(): "ip[:port]", "" = system    */
     int sessions;
+    struct sg_proute_s *routes; /* route(): freed with the plugin      */
     char metric_prefix[80];
     sg_daemon_t *d;
 };
@@ -61,6 +62,9 @@ const char *sg_plugin_state_name(const sg_plugin_t *p);
 
 /* The host table handed to plugins (core/plugin/sg_host.c). */
 extern const sg_host_t sg_host_table;
+/* The plugin's route() records (the HTTP server keeps the routes, which
+ * answer 503 once the plugin stopped; they are never called after this). */
+void sg_host_routes_free(sg_plugin_t *p);
 /* Release timers and fetches a plugin left behind. */
 void sg_host_release(sg_plugin_t *p);
 /* A plugin's /api/status part: a JSON object (jansson json_t *). */

@@ -1,25 +1,1047 @@
 /*
- * plugins/hls_pvr: HLS archive with interval playlists, coverage metadata and AES-128 encryption.
+ * plugins/hls_pvr: an HLS archive. Each channel's live playlist is polled at
+ * its target-duration cadence (a master playlist resolves to one variant),
+ * new segments are downloaded with the core's HTTP client and handed to the
+ * store (hp_store.c: files + SQLite index, written on a thread of its own,
+ * aged out after depth_hours). Interval VOD playlists and coverage metadata
+ * are served from the index, in the URL shapes of the original tool
+ * (/streamer/...), and the segments from /hls_pvr/<channel>/<path>.
  *
- * Not implemented yet: the plugin loads, declares no configuration keys and
- * publishes nothing, so a configuration can already list it.
+ * Segment times: EXT-X-PROGRAM-DATE-TIME when the playlist has it; otherwise
+ * an arrival-time anchor (the newest listed segment ends now) plus the
+ * accumulated durations, re-anchored at discontinuities, sequence jumps and
+ * resets, and whenever the accumulated clock drifts from the arrival
+ * estimate by more than the publishing delay can explain.
  */
+#include <curl/curl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hp_store.h"
+#include "sg/m3u8.h"
 #include "sg/plugin.h"
 
-static int
-sg_hls_pvr_init(sg_plugin_t *p, void *state, const sg_host_t *host)
+#define HP_PARALLEL 2         /* downloads at once per channel            */
+#define HP_TRIES 4            /* per segment                              */
+#define HP_BACKOFF_MAX 30000  /* playlist retry ceiling, ms               */
+#define HP_GAP_MS 2000        /* coverage: gaps up to this are no gap     */
+#define HP_MAX_WINDOW_MS (31LL * 86400 * 1000)
+
+typedef struct hp_state_s hp_state_t;
+typedef struct hp_chan_s hp_chan_t;
+
+typedef struct hp_dl_s {
+    struct hp_dl_s *next;                 /* the channel's queue            */
+    struct hp_dl_s *anext, **aprev;       /* started: the channel's active  */
+    hp_chan_t *c;
+    char *url, *uri;
+    int64_t seq, start_ms, dur_ms;
+    int disc, tries;
+    sg_fetch_t *f;
+    sg_timer_t *retry;
+} hp_dl_t;
+
+struct hp_chan_s {
+    hp_state_t *st;
+    char name[64];
+    const char *source;       /* configured (conf strings live until fini) */
+    const char *variant;
+    char *media_url;          /* the media playlist (a variant), malloc()ed */
+    double depth_hours;
+    sg_timer_t *poll;
+    sg_fetch_t *pl;
+    int fails;                /* playlist failures in a row                */
+    double target;            /* seconds                                   */
+    int64_t last_seq, last_start_ms, last_end_ms;
+    hp_dl_t *queue, **queue_tail;
+    hp_dl_t *active;          /* fetching or waiting to retry              */
+    int inflight;
+    int64_t stored, failed;
+    char state[96];
+};
+
+struct hp_state_s {
+    sg_plugin_t *p;
+    const sg_host_t *h;
+    hp_store_t *store;
+    const char *dir;
+    hp_chan_t *chans;
+    int nchans;
+    size_t max_bytes;
+    sg_metric_t *m_segments, *m_bytes, *m_playlists;
+};
+
+static int64_t
+hp_now_ms(void)
 {
-    host->set_state(p, "not implemented yet");
-    host->log(p, SG_LOG_NOTICE, "the HLS archive is not implemented yet; nothing is published");
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ref resolved against base (RFC 3986, by libcurl's URL API): malloc()ed. */
+static char *
+hp_resolve(const char *base, const char *ref)
+{
+    CURLU *u = curl_url();
+    char *out = NULL, *res = NULL;
+    if (u && curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_URL, ref, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_URL, &out, 0) == CURLUE_OK) {
+        res = strdup(out);
+    }
+    curl_free(out);
+    curl_url_cleanup(u);
+    return res;
+}
+
+static hp_chan_t *
+hp_chan(hp_state_t *st, const char *name, size_t len)
+{
+    for (int i = 0; i < st->nchans; i++) {
+        if (strlen(st->chans[i].name) == len && memcmp(st->chans[i].name, name, len) == 0) {
+            return &st->chans[i];
+        }
+    }
+    return NULL;
+}
+
+static void
+hp_set_state(hp_chan_t *c, const char *fmt, ...) SG_PRINTF(2, 3);
+
+static void
+hp_set_state(hp_chan_t *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->state, sizeof(c->state), fmt, ap);
+    va_end(ap);
+}
+
+/* ---- segment downloads ------------------------------------------------------------------------ */
+
+static void hp_pump(hp_chan_t *c);
+
+static void
+hp_dl_free(hp_dl_t *d)
+{
+    if (d->aprev) {
+        *d->aprev = d->anext;
+        if (d->anext) d->anext->aprev = d->aprev;
+    }
+    free(d->url);
+    free(d->uri);
+    free(d);
+}
+
+/* MPEG-TS: sync bytes where packets start (an error page is never archived) */
+static const char *
+hp_check_ts(const sg_fetch_resp_t *r)
+{
+    const uint8_t *b = (const uint8_t *)r->body;
+    if (r->status != 200) return "not 200";
+    if (r->content_type && (strncmp(r->content_type, "text/", 5) == 0 ||
+                            strstr(r->content_type, "json") || strstr(r->content_type, "xml"))) {
+        return "a text body, not MPEG-TS";
+    }
+    if (r->len < 188) return "too short for MPEG-TS";
+    for (size_t k = 0; k < 16 && k * 188 < r->len; k++) {
+        if (b[k * 188] != 0x47) return "no MPEG-TS sync byte";
+    }
+    return NULL;
+}
+
+static void hp_dl_start(void *arg);
+
+static void
+hp_dl_done(const sg_fetch_resp_t *r, void *arg)
+{
+    hp_dl_t *d = arg;
+    hp_chan_t *c = d->c;
+    hp_state_t *st = c->st;
+    const char *bad = r->error ? r->error : hp_check_ts(r);
+
+    d->f = NULL;
+    c->inflight--;
+    if (bad == NULL) {
+        hp_put_t *u = calloc(1, sizeof(*u));
+        if (u && (u->body = malloc(r->len)) != NULL) {
+            snprintf(u->channel, sizeof(u->channel), "%s", c->name);
+            u->start_ms = d->start_ms;
+            u->duration_ms = d->dur_ms;
+            u->seq = d->seq;
+            u->disc = d->disc;
+            u->uri = d->uri;
+            d->uri = NULL;
+            memcpy(u->body, r->body, r->len);
+            u->len = r->len;
+            if (hp_store_put(st->store, u) != SG_OK) {
+                st->h->log(st->p, SG_LOG_WARN, "%s: the disk is behind; segment %lld dropped",
+                           c->name, (long long)d->seq);
+                st->h->metric_add(st->m_segments, (const char *const[]){c->name, "dropped"}, 1);
+                c->failed++;
+            }
+        } else {
+            if (u) free(u);
+            c->failed++;
+        }
+        hp_dl_free(d);
+        hp_pump(c);
+        return;
+    }
+    if (++d->tries < HP_TRIES) {
+        /* 0.5 s, 1 s, 2 s: a 404 burst or a slow edge */
+        d->retry = st->h->timer_start(st->p, 500u << (d->tries - 1), 0, hp_dl_start, d);
+        if (d->retry) {
+            c->inflight++; /* its slot stays taken while it waits */
+            return;
+        }
+    }
+    st->h->log(st->p, SG_LOG_WARN, "%s: segment %lld (%s) not archived after %d tries: %s%s%d",
+               c->name, (long long)d->seq, d->url, d->tries, bad, r->status ? ", HTTP " : "",
+               r->status);
+    st->h->metric_add(st->m_segments, (const char *const[]){c->name, "failed"}, 1);
+    c->failed++;
+    hp_dl_free(d);
+    hp_pump(c);
+}
+
+static void
+hp_dl_start(void *arg)
+{
+    hp_dl_t *d = arg;
+    hp_chan_t *c = d->c;
+    hp_state_t *st = c->st;
+    long timeout = (long)(c->target > 0 ? c->target * 4000 : 20000);
+
+    if (d->retry) {
+        d->retry = NULL;
+        c->inflight--;
+    }
+    c->inflight++;
+    if (d->aprev == NULL) {
+        d->anext = c->active;
+        if (d->anext) d->anext->aprev = &d->anext;
+        c->active = d;
+        d->aprev = &c->active;
+    }
+    d->f = st->h->fetch(st->p,
+                        &(sg_fetch_req_t){.url = d->url, .timeout_ms = timeout < 10000 ? 10000 : timeout,
+                                          .max_bytes = st->max_bytes, .follow_redirects = 1},
+                        hp_dl_done, d);
+    if (d->f == NULL) {
+        c->inflight--;
+        c->failed++;
+        hp_dl_free(d);
+    }
+}
+
+static void
+hp_pump(hp_chan_t *c)
+{
+    while (c->inflight < HP_PARALLEL && c->queue) {
+        hp_dl_t *d = c->queue;
+        c->queue = d->next;
+        if (c->queue == NULL) c->queue_tail = &c->queue;
+        d->next = NULL;
+        hp_dl_start(d);
+    }
+}
+
+/* ---- the playlist ------------------------------------------------------------------------------ */
+
+static void hp_poll(void *arg);
+
+static void
+hp_schedule(hp_chan_t *c, uint64_t ms)
+{
+    hp_state_t *st = c->st;
+    if (c->poll) st->h->timer_stop(c->poll);
+    c->poll = st->h->timer_start(st->p, ms, 0, hp_poll, c);
+}
+
+static void
+hp_fail(hp_chan_t *c, const char *fmt, ...) SG_PRINTF(2, 3);
+
+static void
+hp_fail(hp_chan_t *c, const char *fmt, ...)
+{
+    hp_state_t *st = c->st;
+    char why[256];
+    uint64_t wait;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    st->h->metric_add(st->m_playlists, (const char *const[]){c->name, "failed"}, 1);
+    if (c->fails++ == 0) {
+        st->h->log(st->p, SG_LOG_WARN, "%s: playlist: %s; retrying", c->name, why);
+    }
+    hp_set_state(c, "failing: %s", why);
+    /* a variant that keeps failing: ask the master again */
+    if (c->fails >= 3 && c->media_url && strcmp(c->media_url, c->source) != 0) {
+        free(c->media_url);
+        c->media_url = NULL;
+    }
+    wait = 1000u << (c->fails > 5 ? 5 : c->fails - 1);
+    hp_schedule(c, wait > HP_BACKOFF_MAX ? HP_BACKOFF_MAX : wait);
+}
+
+static const sg_m3u8_variant_t *
+hp_pick_variant(const sg_m3u8_t *m, const char *want)
+{
+    const sg_m3u8_variant_t *best = NULL;
+    int64_t target = 0;
+    if (strcmp(want, "best") != 0 && strcmp(want, "worst") != 0) target = atoll(want);
+    for (int i = 0; i < m->nvars; i++) {
+        const sg_m3u8_variant_t *v = &m->vars[i];
+        if (best == NULL) {
+            best = v;
+        } else if (strcmp(want, "best") == 0) {
+            if (v->bandwidth > best->bandwidth) best = v;
+        } else if (strcmp(want, "worst") == 0) {
+            if (v->bandwidth < best->bandwidth) best = v;
+        } else if (llabs(v->bandwidth - target) < llabs(best->bandwidth - target) ||
+                   (llabs(v->bandwidth - target) == llabs(best->bandwidth - target) &&
+                    v->bandwidth < best->bandwidth)) {
+            best = v;
+        }
+    }
+    return best;
+}
+
+/* Which listed segments are new, and when each started (see the top). */
+static int
+hp_take(hp_chan_t *c, const sg_m3u8_t *m, const char *base)
+{
+    hp_state_t *st = c->st;
+    int64_t now = hp_now_ms(), tail = 0, prev_pdt = -1, prev_dur = 0;
+    int64_t drift = (int64_t)(fmax(3.0, 2.5 * (c->target > 0 ? c->target : 2)) * 1000);
+    int64_t *est = calloc((size_t)m->nsegs + 1, sizeof(int64_t));
+    int taken = 0;
+
+    if (est == NULL) return 0;
+    for (int i = m->nsegs - 1; i >= 0; i--) {
+        tail += llround(m->segs[i].duration * 1000);
+        est[i] = now - tail;
+    }
+    /* an upstream restart: the numbers went back by more than a window */
+    if (c->last_seq >= 0 && m->nsegs &&
+        m->segs[m->nsegs - 1].seq + m->nsegs < c->last_seq) {
+        st->h->log(st->p, SG_LOG_NOTICE, "%s: media sequence reset (%lld after %lld)", c->name,
+                   (long long)m->segs[m->nsegs - 1].seq, (long long)c->last_seq);
+        c->last_seq = m->segs[0].seq - 1;
+        c->last_end_ms = -1;
+    }
+    for (int i = 0; i < m->nsegs; i++) {
+        const sg_m3u8_seg_t *g = &m->segs[i];
+        int64_t dur = llround(g->duration * 1000), pdt = -1, start;
+        int disc = g->disc;
+        hp_dl_t *d;
+
+        /* PROGRAM-DATE-TIME applies to its segment and carries on to the
+         * ones after it until a discontinuity */
+        if (g->pdt_ms >= 0) {
+            pdt = g->pdt_ms;
+        } else if (prev_pdt >= 0 && !g->disc) {
+            pdt = prev_pdt + prev_dur;
+        }
+        prev_pdt = pdt;
+        prev_dur = dur;
+        if (dur <= 0) continue;
+        if (pdt >= 0) {
+            if (c->last_start_ms >= 0 && pdt < c->last_start_ms + dur / 2) continue; /* had it */
+            start = pdt;
+            if (c->last_end_ms >= 0 && llabs(start - c->last_end_ms) > HP_GAP_MS) disc = 1;
+            if (c->last_seq >= 0 && g->seq != c->last_seq + 1) disc = 1;
+        } else {
+            if (c->last_seq >= 0 && g->seq <= c->last_seq) continue; /* had it */
+            if (c->last_seq >= 0 && g->seq == c->last_seq + 1 && !g->disc && c->last_end_ms >= 0) {
+                start = c->last_end_ms;
+                if (llabs(start - est[i]) > drift) {
+                    start = est[i];
+                    disc = 1;
+                }
+            } else {
+                start = est[i];
+                if (c->last_seq >= 0) disc = 1;
+            }
+            /* our own clock never runs backwards */
+            if (c->last_end_ms >= 0 && start < c->last_end_ms) start = c->last_end_ms;
+        }
+        c->last_seq = g->seq;
+        c->last_start_ms = start;
+        c->last_end_ms = start + dur;
+        d = calloc(1, sizeof(*d));
+        if (d == NULL || (d->url = hp_resolve(base, g->uri)) == NULL ||
+            (d->uri = strdup(g->uri)) == NULL) {
+            if (d) hp_dl_free(d);
+            c->failed++;
+            continue;
+        }
+        d->c = c;
+        d->seq = g->seq;
+        d->start_ms = start;
+        d->dur_ms = dur;
+        d->disc = disc;
+        *c->queue_tail = d;
+        c->queue_tail = &d->next;
+        taken++;
+    }
+    free(est);
+    hp_pump(c);
+    return taken;
+}
+
+static void
+hp_playlist_done(const sg_fetch_resp_t *r, void *arg)
+{
+    hp_chan_t *c = arg;
+    hp_state_t *st = c->st;
+    sg_m3u8_t m;
+    const char *why = NULL;
+    int taken;
+    uint64_t next;
+
+    c->pl = NULL;
+    if (r->error || r->status != 200) {
+        hp_fail(c, "%s: %s", c->media_url ? c->media_url : c->source,
+                r->error ? r->error : "HTTP error");
+        if (!r->error) snprintf(c->state + strlen(c->state), sizeof(c->state) - strlen(c->state),
+                                " %d", r->status);
+        return;
+    }
+    if (sg_m3u8_parse(r->body, r->len, &m, &why) != 0) {
+        hp_fail(c, "%s: %s", r->url, why);
+        return;
+    }
+    if (m.master) {
+        const sg_m3u8_variant_t *v = hp_pick_variant(&m, c->variant);
+        char *u = v ? hp_resolve(r->url, v->uri) : NULL;
+        sg_m3u8_free(&m);
+        if (u == NULL) {
+            hp_fail(c, "%s: a master playlist without a usable variant", r->url);
+            return;
+        }
+        free(c->media_url);
+        c->media_url = u;
+        st->h->log(st->p, SG_LOG_INFO, "%s: variant %s (%lld b/s)", c->name, u,
+                   (long long)v->bandwidth);
+        hp_schedule(c, 0);
+        return;
+    }
+    for (int i = 0; i < m.nsegs; i++) {
+        if (m.segs[i].key_method != SG_M3U8_KEY_NONE) {
+            sg_m3u8_free(&m);
+            hp_fail(c, "%s: encrypted source segments are not supported", r->url);
+            return;
+        }
+    }
+    if (c->media_url == NULL) c->media_url = strdup(r->url);
+    if (c->fails) {
+        st->h->log(st->p, SG_LOG_NOTICE, "%s: playlist back after %d failures", c->name, c->fails);
+    }
+    c->fails = 0;
+    st->h->metric_add(st->m_playlists, (const char *const[]){c->name, "ok"}, 1);
+    c->target = m.target > 0 ? m.target : (m.nsegs ? m.segs[m.nsegs - 1].duration : 2);
+    taken = hp_take(c, &m, r->url);
+    hp_set_state(c, "archiving");
+    /* RFC 8216 6.3.4: a target duration after a change, half when none */
+    next = (uint64_t)(c->target * (taken ? 1000 : 500));
+    if (m.endlist) {
+        /* a finished stream: look again now and then */
+        next = 30000;
+        hp_set_state(c, "the source ended (ENDLIST)");
+    }
+    sg_m3u8_free(&m);
+    hp_schedule(c, next < 250 ? 250 : next);
+}
+
+static void
+hp_poll(void *arg)
+{
+    hp_chan_t *c = arg;
+    hp_state_t *st = c->st;
+    c->poll = NULL;
+    if (c->pl) return;
+    c->pl = st->h->fetch(st->p,
+                         &(sg_fetch_req_t){.url = c->media_url ? c->media_url : c->source,
+                                           .timeout_ms = 10000, .max_bytes = 8u << 20,
+                                           .follow_redirects = 1},
+                         hp_playlist_done, c);
+    if (c->pl == NULL) hp_fail(c, "cannot start a request for %s", c->source);
+}
+
+/* ---- serving: windows ----------------------------------------------------------------------- */
+
+/* "D/M/YYYYTHH:MM:SS" (UTC, numbers need not be padded) to ms; -1 if bad. */
+static int64_t
+hp_parse_dmy(const char *s)
+{
+    int d, mo, y, h, mi, se, n = -1;
+    struct tm tm = {0}, back;
+    time_t t;
+    if (sscanf(s, "%2d/%2d/%4dT%2d:%2d:%2d%n", &d, &mo, &y, &h, &mi, &se, &n) != 6 || n < 0 ||
+        s[n] != 0 || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+        se > 59 || h < 0 || mi < 0 || se < 0) {
+        return -1;
+    }
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = se;
+    t = timegm(&tm);
+    if (gmtime_r(&t, &back) == NULL || back.tm_mday != d) return -1; /* 31/2 */
+    return (int64_t)t * 1000;
+}
+
+static int64_t
+hp_parse_unix(const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !isfinite(v) || v < 0 || v > 4e12) return -1;
+    return (int64_t)llround(v * 1000);
+}
+
+/* The window of a request: 0, or an HTTP status with the reply sent. */
+static int
+hp_window(hp_state_t *st, sg_hreq_t *r, int64_t *from, int64_t *to)
+{
+    const sg_host_t *h = st->h;
+    char a[64], b[64];
+    int strform = h->hreq_arg(r, "startTime", a, sizeof(a)) >= 0;
+
+    if (strform) {
+        *from = hp_parse_dmy(a);
+        if (*from < 0) {
+            h->reply_error(r, 400, "startTime: want D/M/YYYYTHH:MM:SS (UTC), got \"%s\"", a);
+            return 400;
+        }
+        *to = hp_now_ms();
+        if (h->hreq_arg(r, "endTime", b, sizeof(b)) >= 0 && (*to = hp_parse_dmy(b)) < 0) {
+            h->reply_error(r, 400, "endTime: want D/M/YYYYTHH:MM:SS (UTC), got \"%s\"", b);
+            return 400;
+        }
+    } else if (h->hreq_arg(r, "startTimestamp", a, sizeof(a)) >= 0) {
+        if ((*from = hp_parse_unix(a)) < 0) {
+            h->reply_error(r, 400, "startTimestamp: want Unix seconds, got \"%s\"", a);
+            return 400;
+        }
+        *to = hp_now_ms();
+        if (h->hreq_arg(r, "endTimestamp", b, sizeof(b)) >= 0 && (*to = hp_parse_unix(b)) < 0) {
+            h->reply_error(r, 400, "endTimestamp: want Unix seconds, got \"%s\"", b);
+            return 400;
+        }
+    } else {
+        h->reply_error(r, 400, "startTime (D/M/YYYYTHH:MM:SS) or startTimestamp is required");
+        return 400;
+    }
+    if (*to < *from) {
+        h->reply_error(r, 400, "the end is before the start");
+        return 400;
+    }
+    if (*to - *from > HP_MAX_WINDOW_MS) *to = *from + HP_MAX_WINDOW_MS;
+    return 0;
+}
+
+/* ---- serving: the interval playlist --------------------------------------------------------- */
+
+typedef struct hp_buf_s {
+    char *p;
+    size_t n, cap;
+    int oom;
+} hp_buf_t;
+
+static void
+hp_printf(hp_buf_t *b, const char *fmt, ...) SG_PRINTF(2, 3);
+
+static void
+hp_printf(hp_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    if (b->oom) return;
+    for (;;) {
+        va_start(ap, fmt);
+        n = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = 1;
+            return;
+        }
+        if (b->p && b->n + (size_t)n < b->cap) {
+            b->n += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap ? b->cap * 2 : 65536;
+        while (cap < b->n + (size_t)n + 1) cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (np == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+}
+
+typedef struct hp_pl_s {
+    hp_state_t *st;
+    hp_chan_t *c;
+    hp_buf_t body;
+    char base[512];
+    int64_t max_ms, first_seq, prev_end, prev_seq, key_id;
+    long n;
+} hp_pl_t;
+
+static int
+hp_pl_seg(void *arg, const hp_seg_t *g)
+{
+    hp_pl_t *x = arg;
+    char t[32];
+    int gap = x->n > 0 && g->start_ms - x->prev_end > HP_GAP_MS;
+
+    if (x->n == 0) x->first_seq = g->seq;
+    if (x->n > 0 && (gap || g->disc || g->seq != x->prev_seq + 1)) {
+        hp_printf(&x->body, "#EXT-X-DISCONTINUITY\n");
+    }
+    if (x->n == 0 || gap) {
+        sg_m3u8_format_time(g->start_ms, t, sizeof(t));
+        hp_printf(&x->body, "#EXT-X-PROGRAM-DATE-TIME:%s\n", t);
+    }
+    if (g->key_id != x->key_id) {
+        hp_key_t k;
+        if (g->key_id && hp_store_key(x->st->store, g->key_id, &k) == SG_OK) {
+            hp_printf(&x->body, "#EXT-X-KEY:METHOD=AES-128,URI=\"%s\",IV=0x%s\n", k.uri, k.iv);
+        } else {
+            hp_printf(&x->body, "#EXT-X-KEY:METHOD=NONE\n");
+        }
+        x->key_id = g->key_id;
+    }
+    hp_printf(&x->body, "#EXTINF:%lld.%03lld,\n%s/hls_pvr/%s/%s\n", (long long)(g->duration_ms / 1000),
+              (long long)(g->duration_ms % 1000), x->base, x->c->name, g->path);
+    if (g->duration_ms > x->max_ms) x->max_ms = g->duration_ms;
+    x->prev_end = g->start_ms + g->duration_ms;
+    x->prev_seq = g->seq;
+    x->n++;
+    return x->body.oom;
+}
+
+static void
+hp_serve_playlist(hp_state_t *st, sg_hreq_t *r, hp_chan_t *c)
+{
+    const sg_host_t *h = st->h;
+    hp_pl_t x = {.st = st, .c = c};
+    hp_buf_t out = {0};
+    int64_t from, to;
+    long n;
+    char a[32], b[32];
+
+    if (hp_window(st, r, &from, &to) != 0) return;
+    h->hreq_base_url(r, x.base, sizeof(x.base));
+    n = hp_store_range(st->store, c->name, from, to, hp_pl_seg, &x);
+    if (n < 0 || x.body.oom) {
+        free(x.body.p);
+        h->reply_error(r, 500, "the archive index cannot be read");
+        return;
+    }
+    if (n == 0) {
+        free(x.body.p);
+        sg_m3u8_format_time(from, a, sizeof(a));
+        sg_m3u8_format_time(to, b, sizeof(b));
+        h->reply_error(r, 404, "%s: nothing archived between %s and %s", c->name, a, b);
+        return;
+    }
+    hp_printf(&out, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:%lld\n"
+                    "#EXT-X-MEDIA-SEQUENCE:%lld\n#EXT-X-PLAYLIST-TYPE:VOD\n",
+              (long long)((x.max_ms + 999) / 1000), (long long)(x.first_seq < 0 ? 0 : x.first_seq));
+    hp_printf(&out, "%.*s#EXT-X-ENDLIST\n", (int)x.body.n, x.body.p);
+    free(x.body.p);
+    if (out.oom) {
+        free(out.p);
+        h->reply_error(r, 500, "out of memory");
+        return;
+    }
+    h->reply_header(r, "Cache-Control", "no-cache");
+    h->reply(r, 200, "application/vnd.apple.mpegurl", out.p, out.n);
+    free(out.p);
+}
+
+/* ---- serving: coverage ----------------------------------------------------------------------- */
+
+typedef struct hp_cov_s {
+    hp_buf_t out;
+    int64_t open, end;
+    int any;
+} hp_cov_t;
+
+static void
+hp_cov_close(hp_cov_t *x)
+{
+    char a[32], b[32];
+    sg_m3u8_format_time(x->open, a, sizeof(a));
+    sg_m3u8_format_time(x->end, b, sizeof(b));
+    hp_printf(&x->out, "%s{\"start_datetime\": \"%s\", \"end_datetime\": \"%s\"}", x->any ? ", " : "",
+              a, b);
+    x->any = 1;
+}
+
+static int
+hp_cov_seg(void *arg, const hp_seg_t *g)
+{
+    hp_cov_t *x = arg;
+    if (x->open < 0) {
+        x->open = g->start_ms;
+    } else if (g->start_ms > x->end + HP_GAP_MS) {
+        /* the range ends with the last segment before the gap; the next one
+         * begins exactly at the first segment after it */
+        hp_cov_close(x);
+        x->open = g->start_ms;
+    }
+    if (g->start_ms + g->duration_ms > x->end) x->end = g->start_ms + g->duration_ms;
+    return x->out.oom;
+}
+
+static void
+hp_serve_metadata(hp_state_t *st, sg_hreq_t *r, hp_chan_t *c)
+{
+    const sg_host_t *h = st->h;
+    hp_cov_t x = {.open = -1, .end = -1};
+    int64_t from, to;
+
+    if (hp_window(st, r, &from, &to) != 0) return;
+    hp_printf(&x.out, "[");
+    if (hp_store_range(st->store, c->name, from, to, hp_cov_seg, &x) < 0) {
+        free(x.out.p);
+        h->reply_error(r, 500, "the archive index cannot be read");
+        return;
+    }
+    if (x.open >= 0) hp_cov_close(&x);
+    hp_printf(&x.out, "]\n");
+    if (x.out.oom) {
+        free(x.out.p);
+        h->reply_error(r, 500, "out of memory");
+        return;
+    }
+    h->reply_header(r, "Cache-Control", "no-cache");
+    h->reply(r, 200, "application/json", x.out.p, x.out.n);
+    free(x.out.p);
+}
+
+/* ---- routes -------------------------------------------------------------------------------------- */
+
+static hp_chan_t *
+hp_named(hp_state_t *st, sg_hreq_t *r)
+{
+    char name[128];
+    hp_chan_t *c;
+    if (st->h->hreq_arg(r, "channel_name", name, sizeof(name)) < 0) {
+        st->h->reply_error(r, 400, "channel_name is required");
+        return NULL;
+    }
+    c = hp_chan(st, name, strlen(name));
+    if (c == NULL) st->h->reply_error(r, 404, "no archived channel \"%s\"", name);
+    return c;
+}
+
+/* /streamer/{ch}.m3u8, /streamer/GetNPVRPlayList, /streamer/{ch}/metadata */
+static void
+hp_route_streamer(sg_hreq_t *r, void *arg)
+{
+    hp_state_t *st = arg;
+    const char *rest = st->h->hreq_path(r) + strlen("/streamer");
+    size_t l;
+    hp_chan_t *c;
+
+    if (strcmp(rest, "/GetNPVRPlayList") == 0) {
+        if ((c = hp_named(st, r)) != NULL) hp_serve_playlist(st, r, c);
+        return;
+    }
+    if (rest[0] != '/' || (l = strlen(++rest)) == 0) {
+        st->h->reply_error(r, 404, "no such resource");
+        return;
+    }
+    if (l > 5 && strcmp(rest + l - 5, ".m3u8") == 0 && memchr(rest, '/', l) == NULL) {
+        if ((c = hp_chan(st, rest, l - 5)) == NULL) {
+            st->h->reply_error(r, 404, "no archived channel \"%.*s\"", (int)(l - 5), rest);
+        } else {
+            hp_serve_playlist(st, r, c);
+        }
+        return;
+    }
+    if (l > 9 && strcmp(rest + l - 9, "/metadata") == 0 && memchr(rest, '/', l - 9) == NULL) {
+        if ((c = hp_chan(st, rest, l - 9)) == NULL) {
+            st->h->reply_error(r, 404, "no archived channel \"%.*s\"", (int)(l - 9), rest);
+        } else {
+            hp_serve_metadata(st, r, c);
+        }
+        return;
+    }
+    st->h->reply_error(r, 404, "no such resource");
+}
+
+/* /metadata?channel_name=... (the original README's form) */
+static void
+hp_route_metadata(sg_hreq_t *r, void *arg)
+{
+    hp_state_t *st = arg;
+    hp_chan_t *c = hp_named(st, r);
+    if (c) hp_serve_metadata(st, r, c);
+}
+
+/* /hls_pvr/{ch}/YYYY/MM/DD/HH/MM/SS-DDDDD.ts */
+static void
+hp_route_files(sg_hreq_t *r, void *arg)
+{
+    hp_state_t *st = arg;
+    const char *rest = st->h->hreq_path(r) + strlen("/hls_pvr");
+    const char *slash;
+    hp_chan_t *c;
+    char path[1024];
+
+    if (rest[0] != '/' || (slash = strchr(rest + 1, '/')) == NULL ||
+        (c = hp_chan(st, rest + 1, (size_t)(slash - rest - 1))) == NULL) {
+        st->h->reply_error(r, 404, "no such archived channel");
+        return;
+    }
+    if (hp_store_file(st->store, c->name, slash + 1, path, sizeof(path)) == NULL) {
+        st->h->reply_error(r, 404, "not an archive segment name");
+        return;
+    }
+    st->h->reply_file(r, path, "video/mp2t");
+}
+
+/* ---- lifecycle --------------------------------------------------------------------------------------- */
+
+static const sg_conf_key_t hp_chan_keys[] = {
+    {.name = "name", .type = SG_CONF_STRING, .flags = SG_CONF_REQUIRED,
+     .help = "channel id: letters, digits, '.', '_', '~', '-'"},
+    {.name = "source", .type = SG_CONF_STRING, .flags = SG_CONF_REQUIRED,
+     .help = "the live playlist (media or master), http:// or https://"},
+    {.name = "depth_hours", .type = SG_CONF_FLOAT, .def = "24", .min = 0.001, .max = 24 * 366,
+     .help = "hours kept"},
+    {.name = "variant", .type = SG_CONF_STRING, .def = "best",
+     .help = "of a master playlist: best, worst or a bandwidth in b/s (the nearest)"},
+    {.name = "encrypt", .type = SG_CONF_BOOL, .def = "false",
+     .help = "store segments encrypted (AES-128, key from key_server)"},
+    {.name = "key_server", .type = SG_CONF_STRING, .def = "", .help = "overrides the plugin's"},
+    {.name = "key_uri", .type = SG_CONF_STRING, .def = "", .help = "overrides the plugin's"},
+    {.name = "content_id", .type = SG_CONF_STRING, .def = "", .help = "overrides the plugin's"},
+    {.name = NULL},
+};
+
+static const sg_conf_key_t hp_keys[] = {
+    {.name = "dir", .type = SG_CONF_STRING, .flags = SG_CONF_REQUIRED | SG_CONF_DIR,
+     .help = "archive folder (segments and index.db)"},
+    {.name = "channels", .type = SG_CONF_GROUP_LIST, .sub = hp_chan_keys,
+     .help = "( { name = \"cam0\"; source = \"http://.../live.m3u8\"; depth_hours = 24.0; } )"},
+    {.name = "key_server", .type = SG_CONF_STRING, .def = "",
+     .help = "DRM backend prefix: GET <key_server><content_id> -> {\"key\", \"iv\"}"},
+    {.name = "key_uri", .type = SG_CONF_STRING, .def = "",
+     .help = "key URI prefix written into playlists: <key_uri><content_id>.bin"},
+    {.name = "content_id", .type = SG_CONF_STRING, .def = "1", .help = "DRM content id"},
+    {.name = "key_rotation_segments", .type = SG_CONF_INT, .def = "0", .min = 0, .max = 1000000,
+     .help = "a new key every N segments; 0 = one key"},
+    {.name = "max_segment_mb", .type = SG_CONF_INT, .def = "32", .min = 1, .max = 1024,
+     .help = "a larger segment is refused"},
+    {.name = NULL},
+};
+
+static int
+hp_safe_name(const char *s)
+{
+    if (s == NULL || s[0] == 0 || strlen(s) >= 64 || s[0] == '.') return 0;
+    for (const char *p = s; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '~' || *p == '-')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int
+hp_check(sg_plugin_t *p, void *state, const sg_host_t *h)
+{
+    const sg_conf_t *c = h->conf(p);
+    int n = h->conf_count(c, "channels"), rc = SG_OK;
+    (void)state;
+    for (int i = 0; i < n; i++) {
+        const sg_conf_t *ch = h->conf_group(c, "channels", i);
+        const char *name = h->conf_string(ch, "name"), *src = h->conf_string(ch, "source");
+        const char *var = h->conf_string(ch, "variant");
+        if (!hp_safe_name(name)) {
+            h->conf_error(ch, "name", "\"%s\": use letters, digits, '.', '_', '~', '-' (not first '.')",
+                          name);
+            rc = SG_ERROR;
+        }
+        for (int k = 0; k < i; k++) {
+            if (strcmp(name, h->conf_string(h->conf_group(c, "channels", k), "name")) == 0) {
+                h->conf_error(ch, "name", "\"%s\" is named twice", name);
+                rc = SG_ERROR;
+            }
+        }
+        if (strncmp(src, "http://", 7) != 0 && strncmp(src, "https://", 8) != 0) {
+            h->conf_error(ch, "source", "\"%s\": want an http:// or https:// URL", src);
+            rc = SG_ERROR;
+        }
+        if (strcmp(var, "best") != 0 && strcmp(var, "worst") != 0 &&
+            (var[0] == 0 || strspn(var, "0123456789") != strlen(var))) {
+            h->conf_error(ch, "variant", "\"%s\": want best, worst or a bandwidth", var);
+            rc = SG_ERROR;
+        }
+        if (h->conf_bool(ch, "encrypt")) {
+            /* the next slice wires the DRM backend in; refusing beats
+             * archiving in clear what was asked to be encrypted */
+            h->conf_error(ch, "encrypt", "encryption is not available in this build yet");
+            rc = SG_ERROR;
+        }
+    }
+    return rc;
+}
+
+static void
+hp_stored(void *arg, const char *channel, int ok, int64_t bytes, const char *why)
+{
+    hp_state_t *st = arg;
+    hp_chan_t *c = hp_chan(st, channel, strlen(channel));
+    if (ok) {
+        st->h->metric_add(st->m_segments, (const char *const[]){channel, "stored"}, 1);
+        st->h->metric_add(st->m_bytes, (const char *const[]){channel}, (double)bytes);
+        if (c) c->stored++;
+    } else {
+        st->h->log(st->p, SG_LOG_ERR, "%s: %s", channel, why);
+        st->h->metric_add(st->m_segments, (const char *const[]){channel, "failed"}, 1);
+        if (c) c->failed++;
+    }
+}
+
+static int
+hp_init(sg_plugin_t *p, void *state, const sg_host_t *h)
+{
+    hp_state_t *st = state;
+    const sg_conf_t *c = h->conf(p);
+    static const char *const lab_res[] = {"channel", "result", NULL};
+    static const char *const lab_ch[] = {"channel", NULL};
+    char why[300];
+
+    st->p = p;
+    st->h = h;
+    st->dir = h->conf_string(c, "dir");
+    st->max_bytes = (size_t)h->conf_int(c, "max_segment_mb") << 20;
+    st->nchans = h->conf_count(c, "channels");
+    st->m_segments = h->metric_new(
+        p, &(sg_metric_spec_t){.type = SG_METRIC_COUNTER, .name = "segments_total",
+                               .help = "Live segments, by result (stored, failed, dropped)",
+                               .labels = lab_res});
+    st->m_bytes = h->metric_new(p, &(sg_metric_spec_t){.type = SG_METRIC_COUNTER,
+                                                       .name = "archived_bytes_total",
+                                                       .help = "Bytes written to the archive",
+                                                       .labels = lab_ch});
+    st->m_playlists = h->metric_new(
+        p, &(sg_metric_spec_t){.type = SG_METRIC_COUNTER, .name = "playlist_fetches_total",
+                               .help = "Live playlist fetches, by result", .labels = lab_res});
+    st->store = hp_store_open(h, p, st->dir, hp_stored, st, why, sizeof(why));
+    if (st->store == NULL) {
+        h->log(p, SG_LOG_ERR, "the archive index: %s", why);
+        h->set_state(p, "failed: the archive index cannot be opened");
+        return SG_ERROR;
+    }
+    st->chans = h->alloc(p, sizeof(hp_chan_t) * (size_t)(st->nchans ? st->nchans : 1));
+    if (st->chans == NULL) return SG_ERROR;
+    for (int i = 0; i < st->nchans; i++) {
+        const sg_conf_t *cc = h->conf_group(c, "channels", i);
+        hp_chan_t *ch = &st->chans[i];
+        hp_seg_t last;
+        ch->st = st;
+        snprintf(ch->name, sizeof(ch->name), "%s", h->conf_string(cc, "name"));
+        ch->source = h->conf_string(cc, "source");
+        ch->variant = h->conf_string(cc, "variant");
+        ch->depth_hours = h->conf_float(cc, "depth_hours");
+        ch->queue_tail = &ch->queue;
+        ch->last_seq = ch->last_start_ms = ch->last_end_ms = -1;
+        /* our own restart: carry on after the newest archived segment */
+        if (hp_store_last(st->store, ch->name, &last) == SG_OK) {
+            ch->last_seq = last.seq;
+            ch->last_start_ms = last.start_ms;
+            ch->last_end_ms = last.start_ms + last.duration_ms;
+        }
+        hp_store_depth(st->store, ch->name, (int64_t)(ch->depth_hours * 3600e3));
+        hp_set_state(ch, "starting");
+        hp_schedule(ch, 0);
+    }
+    if (h->route(p, "/streamer", SG_ROUTE_GET | SG_ROUTE_PREFIX, hp_route_streamer, st) != SG_OK ||
+        h->route(p, "/metadata", SG_ROUTE_GET, hp_route_metadata, st) != SG_OK ||
+        h->route(p, "/hls_pvr", SG_ROUTE_GET | SG_ROUTE_PREFIX, hp_route_files, st) != SG_OK) {
+        h->set_state(p, "failed: its routes are taken");
+        return SG_ERROR;
+    }
+    h->set_state(p, st->nchans ? "archiving" : "ready (no channels)");
     return SG_OK;
+}
+
+static void
+hp_fini(sg_plugin_t *p, void *state)
+{
+    hp_state_t *st = state;
+    (void)p;
+    for (int i = 0; i < st->nchans && st->chans; i++) {
+        hp_chan_t *c = &st->chans[i];
+        /* timers and fetches are released by the core after fini */
+        while (c->queue) {
+            hp_dl_t *d = c->queue;
+            c->queue = d->next;
+            hp_dl_free(d);
+        }
+        while (c->active) {
+            hp_dl_t *d = c->active;
+            if (d->f) st->h->fetch_cancel(d->f);
+            if (d->retry) st->h->timer_stop(d->retry);
+            hp_dl_free(d);
+        }
+        free(c->media_url);
+    }
+    hp_store_close(st->store);
+    st->h->free(st->chans);
+}
+
+static void
+hp_status(sg_plugin_t *p, void *state, sg_status_t *s)
+{
+    hp_state_t *st = state;
+    (void)p;
+    st->h->status_int(s, "channels", st->nchans);
+    st->h->status_int(s, "write_backlog_bytes", st->store ? (int64_t)hp_store_backlog(st->store) : 0);
+    for (int i = 0; i < st->nchans; i++) {
+        char k[96], v[200];
+        hp_chan_t *c = &st->chans[i];
+        snprintf(k, sizeof(k), "channel.%s", c->name);
+        snprintf(v, sizeof(v), "%s; %lld stored, %lld failed", c->state, (long long)c->stored,
+                 (long long)c->failed);
+        st->h->status_string(s, k, v);
+    }
 }
 
 static const sg_provider_t sg_hls_pvr_provider = {
     SG_PROVIDER_HEADER,
     .name = "hls_pvr",
-    .version = "0.0.0",
+    .version = "0.1.0",
     .summary = "HLS archive with interval playlists, coverage metadata and AES-128 encryption",
-    .init = sg_hls_pvr_init,
+    .caps = SG_CAP_ROUTES | SG_CAP_JOBS,
+    .plugin_size = sizeof(hp_state_t),
+    .conf_keys = hp_keys,
+    .check = hp_check,
+    .init = hp_init,
+    .fini = hp_fini,
+    .status = hp_status,
 };
 
 SG_PLUGIN_DEFINE(hls_pvr, sg_hls_pvr_provider)

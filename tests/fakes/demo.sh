@@ -41,9 +41,14 @@ until grep -q '^READY' var/demo/movistar/ready.txt 2>/dev/null; do
     fi
     sleep 0.1
 done
+# The simulated HLS origin (two live channels of 2-s segments) for hls_pvr.
+mkdir -p var/demo/hls
+python3 tests/fakes/hls/fake_hls.py --port 18081 --media-dir var/demo/hls-media \
+    >var/demo/hls/ready.txt 2>var/demo/hls/fake.log &
+hl=$!
 "./$BUILD/streamgate" -c etc/demo.conf --ready-file var/demo/ready &
 pid=$!
-trap 'kill -TERM $pid $mc $mv 2>/dev/null; wait $pid' INT TERM
+trap 'kill -TERM $pid $mc $mv $hl 2>/dev/null; wait $pid' INT TERM
 i=0
 while [ ! -s var/demo/ready ]; do
     i=$((i + 1))
@@ -71,6 +76,9 @@ cat <<MSG
   Movistar catchup over RTSP (the fake U7D server; keeps playing into
   the next programme):                $base/58/timeshift_abs-$(( $(date +%s) - 7200 )).ts
   Movistar cloud recordings:          $base/cloud.m3u   (guide: $base/cloud.xml)
+  HLS archive (simulated origin; a minute of archive after a minute):
+      $base/streamer/cam0.m3u8?startTimestamp=$(( $(date +%s) - 60 ))
+      $base/streamer/cam0/metadata?startTimestamp=$(( $(date +%s) - 3600 ))
   udpxy URL of the same group:        $base/udp/239.255.42.1:5000
   udpxy-style status page:            $base/status
   Catchup:  $base/demo1/timeshift_abs-$(( $(date +%s) - 3600 )).ts   (one hour ago)
@@ -79,4 +87,4 @@ cat <<MSG
 
 MSG
 wait $pid
-kill $mc $mv 2>/dev/null || true
+kill $mc $mv $hl 2>/dev/null || true

@@ -32,6 +32,7 @@ typedef struct sg_metric_s sg_metric_t;   /* one metric family            */
 typedef struct sg_fetch_s sg_fetch_t;     /* one HTTP client request      */
 typedef struct sg_status_s sg_status_t;   /* the plugin's /api/status part */
 typedef struct sg_dgram_s sg_dgram_t;   /* one datagram socket         */
+typedef struct sg_hreq_s sg_hreq_t;     /* one HTTP request to a plugin route */
 typedef struct sg_host_s sg_host_t;
 
 /* Log levels (nginx/syslog order). Integration tests fail on any emerg,
@@ -122,6 +123,15 @@ typedef void (*sg_done_pt)(void *arg, int rc);
 /* One received datagram; data is valid during the call only. */
 typedef void (*sg_dgram_pt)(void *arg, const uint8_t *data, size_t len);
 typedef void (*sg_timer_pt)(void *arg);
+/* A request to one of the plugin's routes (ABI 1.5). */
+typedef void (*sg_route_pt)(sg_hreq_t *r, void *arg);
+
+/* route() flags (ABI 1.5) */
+#define SG_ROUTE_PREFIX 0x01u /* "<path>/..." matches too                    */
+#define SG_ROUTE_GET 0x02u    /* GET and HEAD                                */
+#define SG_ROUTE_POST 0x04u
+#define SG_ROUTE_DELETE 0x08u
+#define SG_ROUTE_ADMIN 0x10u  /* the admin token is checked before the call  */
 
 /* Metrics. Names get the prefix streamgate_<plugin>_ ; follow Prometheus
  * conventions (counters end in _total, units in the name). */
@@ -173,7 +183,8 @@ struct sg_host_s {
     uint32_t size;
 
     /* ---- logging ------------------------------------------------------ */
-    /* Lines are prefixed with the plugin name. */
+    /* Lines are prefixed with the plugin name. These two may be called from
+     * any thread. */
     void (*log)(sg_plugin_t *p, int level, const char *fmt, ...) SG_PRINTF(3, 4);
     int (*log_enabled)(sg_plugin_t *p, int level);
 
@@ -343,6 +354,40 @@ struct sg_host_s {
      * starting at or before t, when there is one). */
     int (*programme_at)(sg_plugin_t *p, const char *channel, int64_t t, int which,
                         sg_programme_t *out);
+
+    /* ---- HTTP routes of the plugin's own (ABI 1.5) ---------------------- */
+    /* Serve path ("/streamer": absolute, no trailing slash; SG_ROUTE_PREFIX
+     * for everything below it too) with cb on the loop. Call from init().
+     * The path's first segment is reserved: no channel id takes it. While
+     * the plugin is not running its routes answer 503. SG_OK, or SG_ERROR
+     * (logged: bad path, taken by the core or another plugin). */
+    int (*route)(sg_plugin_t *p, const char *path, unsigned flags, sg_route_pt cb, void *arg);
+    /* The request: method ("GET", "HEAD", "POST", "DELETE"), the decoded
+     * path without the query, the raw query ("" when none). Valid until the
+     * reply. */
+    const char *(*hreq_method)(sg_hreq_t *r);
+    const char *(*hreq_path)(sg_hreq_t *r);
+    const char *(*hreq_query)(sg_hreq_t *r);
+    /* A query argument, decoded ('+' is a space) into buf: its length, or
+     * -1 when absent or longer than n - 1. */
+    long (*hreq_arg)(sg_hreq_t *r, const char *name, char *buf, size_t n);
+    /* The request body (NUL-terminated) and its length; NULL when none. */
+    const char *(*hreq_body)(sg_hreq_t *r, size_t *len);
+    /* The base URL clients reach this server at ("http://host:port", no
+     * trailing slash): server.public_url, else the request's Host. */
+    void (*hreq_base_url)(sg_hreq_t *r, char *buf, size_t n);
+    /* Answer exactly once, now or later from the loop (a request answered
+     * later: set hreq_on_close to learn the client went away first, after
+     * which r must not be used). Headers added before the reply go with it. */
+    void (*reply_header)(sg_hreq_t *r, const char *name, const char *value);
+    void (*reply)(sg_hreq_t *r, int status, const char *content_type, const void *body,
+                  size_t len);
+    /* {"error": "<reason>"} with that status (400..599). */
+    void (*reply_error)(sg_hreq_t *r, int status, const char *fmt, ...) SG_PRINTF(3, 4);
+    /* A file with Range (206/416), ETag and Last-Modified; 404 when it is
+     * not a readable regular file. content_type NULL = by extension. */
+    void (*reply_file)(sg_hreq_t *r, const char *path, const char *content_type);
+    void (*hreq_on_close)(sg_hreq_t *r, void (*cb)(void *arg), void *arg);
 };
 
 #endif /* SG_HOST_H */

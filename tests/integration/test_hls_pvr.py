@@ -1,0 +1,310 @@
+"""plugins/hls_pvr end to end against the fake HLS origin (tests/fakes/hls):
+the archive follows the live playlists (a master resolves to its best
+variant), stores the exact upstream bytes under dated names and an SQLite
+index, serves interval VOD playlists that ffprobe plays and coverage
+metadata with exact gap boundaries, refuses what is not a segment, survives
+404 bursts, error pages, a sequence reset and its own restart without
+duplicates or avoidable holes, and ages segments out of the index and the
+disk together."""
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from conftest import Daemon, run, wait_for
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FAKE = os.path.join(HERE, "..", "fakes", "hls", "fake_hls.py")
+SEG = 2.0
+
+
+class FakeHls:
+    def __init__(self, workdir, media_dir, *args):
+        os.makedirs(workdir, exist_ok=True)
+        self.log = open(os.path.join(workdir, "fake_hls.log"), "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, FAKE, "--media-dir", media_dir, "--segment", str(SEG), *args],
+            stdout=subprocess.PIPE, stderr=self.log, text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith("READY "), "fake HLS origin did not start: %r" % line
+        self.info = json.loads(line[len("READY "):])
+        self.base = self.info["base"]
+
+    def get(self, path):
+        with urllib.request.urlopen(self.base + path, timeout=10) as r:
+            return r.read()
+
+    def set(self, **kw):
+        q = "&".join("%s=%s" % kv for kv in kw.items())
+        return json.loads(self.get("/fake/set?" + q))
+
+    def stats(self):
+        return json.loads(self.get("/fake/stats"))
+
+    def segment(self, ch, n, v="high"):
+        return self.get("/fake/segment?ch=%s&v=%s&n=%d" % (ch, v, n))
+
+    def seg_start(self, n):
+        return self.info["epoch"] + (n - self.info["seq_start"]) * SEG
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+def pvr_plugin(fake, archive, **chans):
+    """cam0 from its master playlist (best variant), cam1 from a media
+    playlist, with the given per-channel extras."""
+    c0 = {"name": "cam0", "source": fake.base + "/live/cam0/master.m3u8", "depth_hours": 1.0}
+    c1 = {"name": "cam1", "source": fake.base + "/live/cam1.m3u8", "depth_hours": 1.0}
+    c0.update(chans.get("cam0", {}))
+    c1.update(chans.get("cam1", {}))
+    return {"name": "hls_pvr", "dir": archive,
+            "channels": (c0, c1)}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    work = str(tmp_path_factory.mktemp("hlspvr"))
+    fake = FakeHls(os.path.join(work, "fake"), str(tmp_path_factory.mktemp("hlsmedia")))
+    d = Daemon(work)
+    d.archive = os.path.join(work, "archive")
+    d.conf = dict(plugins=[pvr_plugin(fake, d.archive)])
+    d.start(**d.conf)
+    try:
+        yield d, fake
+    finally:
+        d.stop()
+        fake.stop()
+
+
+def index_rows(d, ch):
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(d.archive, "index.db"), uri=True)
+    try:
+        return db.execute("SELECT start_ms, duration_ms, seq, disc, path, bytes, uri FROM segments"
+                          " WHERE channel=? ORDER BY start_ms", (ch,)).fetchall()
+    finally:
+        db.close()
+
+
+def archived(d, ch, n):
+    wait_for(lambda: len(index_rows(d, ch)) >= n, timeout=60, interval=0.2,
+             what="%d segments of %s archived" % (n, ch))
+    return index_rows(d, ch)
+
+
+def playlist(d, ch, t0, t1, form="ts"):
+    if form == "ts":
+        path = "/streamer/%s.m3u8?startTimestamp=%d&endTimestamp=%d" % (ch, t0, t1)
+    else:
+        path = "/streamer/GetNPVRPlayList?channel_name=%s&startTime=%s&endTime=%s" % (
+            ch, dmy(t0), dmy(t1))
+    st, h, body = d.request("GET", path)
+    return st, body.decode()
+
+
+def dmy(t):
+    g = time.gmtime(t)
+    # not zero-padded, as the original tool's users write them
+    return "%d/%d/%dT%d:%d:%d" % (g.tm_mday, g.tm_mon, g.tm_year, g.tm_hour, g.tm_min, g.tm_sec)
+
+
+def entries(text):
+    """[(tags before it, duration, uri)] of a media playlist."""
+    out, tags = [], []
+    lines = text.splitlines()
+    for i, l in enumerate(lines):
+        if l.startswith("#EXTINF:"):
+            out.append((tags, float(l[8:].split(",")[0]), lines[i + 1]))
+            tags = []
+        elif l.startswith("#EXT-X-DISCONTINUITY") or l.startswith("#EXT-X-PROGRAM-DATE-TIME"):
+            tags.append(l)
+    return out
+
+
+def ffprobe_duration(url):
+    r = run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "json", url],
+            timeout=60)
+    assert r.returncode == 0, r.stderr
+    return float(json.loads(r.stdout)["format"]["duration"])
+
+
+def test_archive_serves_interval_playlists(env):
+    d, fake = env
+    rows = archived(d, "cam0", 8)
+    # the exact upstream bytes of the best variant, under dated names
+    start, dur, seq, disc, path, size, uri = rows[2]
+    assert uri == "seg_%d.ts" % seq and dur == 2000, rows[2]
+    assert abs(start / 1000 - fake.seg_start(seq)) < 0.002, "PROGRAM-DATE-TIME is the time"
+    g = time.gmtime(start // 1000)
+    assert path == "%04d/%02d/%02d/%02d/%02d/%02d-02000.ts" % (
+        g.tm_year, g.tm_mon, g.tm_mday, g.tm_hour, g.tm_min, g.tm_sec), path
+    stored = open(os.path.join(d.archive, "cam0", path), "rb").read()
+    assert stored == fake.segment("cam0", seq, "high") and len(stored) == size
+
+    t0 = int(rows[1][0] / 1000) + 1
+    t1 = t0 + 10
+    st, text = playlist(d, "cam0", t0, t1)
+    assert st == 200, text
+    head = text.splitlines()[:5]
+    assert head == ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-TARGETDURATION:2",
+                    "#EXT-X-MEDIA-SEQUENCE:%d" % rows[1][2], "#EXT-X-PLAYLIST-TYPE:VOD"], head
+    assert text.rstrip().endswith("#EXT-X-ENDLIST")
+    es = entries(text)
+    # the window's segments: the one running at t0 up to the one running at t1
+    assert len(es) == 6 and es[0][0][0].startswith("#EXT-X-PROGRAM-DATE-TIME:"), text
+    assert all(not t for t, _, _ in es[1:]), "no gap, no discontinuity"
+    assert es[0][2] == d.base + "/hls_pvr/cam0/" + rows[1][4]
+    dur = ffprobe_duration(d.url("/streamer/cam0.m3u8?startTimestamp=%d&endTimestamp=%d" % (t0, t1)))
+    assert abs(dur - (t1 - t0)) <= SEG, dur
+    # the original tool's forms: GetNPVRPlayList, D/M/YYYYTHH:MM:SS unpadded
+    st2, text2 = playlist(d, "cam0", t0, t1, form="dmy")
+    assert st2 == 200 and text2 == text
+    # segments with Range
+    st, h, body = d.request("GET", "/hls_pvr/cam0/" + rows[1][4], headers={"Range": "bytes=0-187"})
+    assert st == 206 and len(body) == 188 and body[0] == 0x47 and h["content-type"] == "video/mp2t"
+
+
+def test_bad_requests_are_refused_clearly(env):
+    d, fake = env
+    rows = archived(d, "cam0", 2)
+    t = int(rows[-1][0] / 1000)
+    cases = [
+        ("/streamer/cam0.m3u8", 400, "startTime"),
+        ("/streamer/cam0.m3u8?startTime=32/1/2026T10:00:00", 400, "startTime"),
+        ("/streamer/cam0.m3u8?startTime=29/2/2026T10:00:00", 400, "startTime"),
+        ("/streamer/cam0.m3u8?startTimestamp=abc", 400, "startTimestamp"),
+        ("/streamer/cam0.m3u8?startTimestamp=%d&endTimestamp=%d" % (t, t - 60), 400, "before"),
+        ("/streamer/cam0.m3u8?startTimestamp=1000000000&endTimestamp=1000000600", 404, "nothing"),
+        ("/streamer/nope.m3u8?startTimestamp=%d" % t, 404, "nope"),
+        ("/streamer/GetNPVRPlayList?startTimestamp=%d" % t, 400, "channel_name"),
+        ("/metadata?startTimestamp=%d" % t, 400, "channel_name"),
+        ("/streamer/cam0/other", 404, ""),
+        ("/hls_pvr/cam0/../index.db", 404, ""),
+        ("/hls_pvr/cam0/%2e%2e/index.db", 404, ""),
+        ("/hls_pvr/cam0/2026/01/01/00/00/00-02000.ts", 404, ""),
+        ("/hls_pvr/cam9/x.ts", 404, ""),
+    ]
+    for path, code, word in cases:
+        st, h, body = d.request("GET", path)
+        assert st == code, (path, st, body)
+        assert h["content-type"].startswith("application/json"), (path, h)
+        assert word in json.loads(body)["error"], (path, body)
+    # an empty window in coverage is [], not an error
+    assert d.json("/streamer/cam0/metadata?startTimestamp=1000000000&endTimestamp=1000000600") == []
+
+
+def test_coverage_over_a_gap_and_discontinuities(env):
+    d, fake = env
+    archived(d, "cam1", 3)
+    fake.set(ch="cam1", gap=30)
+    wait_for(lambda: fake.stats()["channels"]["cam1"]["gaps"]
+             and index_rows(d, "cam1")[-1][0] / 1000 > fake.stats()["channels"]["cam1"]["gaps"][0][1] + 4,
+             timeout=90, interval=0.5, what="segments after the gap archived")
+    gap = fake.stats()["channels"]["cam1"]["gaps"][0]
+    rows = index_rows(d, "cam1")
+    before = [r for r in rows if r[0] / 1000 < gap[0]]
+    after = [r for r in rows if r[0] / 1000 >= gap[1]]
+    t0, t1 = int(rows[0][0] / 1000), int(rows[-1][0] / 1000) + 2
+    cov = d.json("/streamer/cam1/metadata?startTimestamp=%d&endTimestamp=%d" % (t0, t1))
+    iso = lambda ms: time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + ".%03dZ" % (ms % 1000)
+    assert cov == [{"start_datetime": iso(rows[0][0]), "end_datetime": iso(before[-1][0] + before[-1][1])},
+                   {"start_datetime": iso(after[0][0]), "end_datetime": iso(rows[-1][0] + rows[-1][1])}], cov
+    # exactly the upstream's hole (PROGRAM-DATE-TIME gives the times)
+    assert abs((before[-1][0] + before[-1][1]) / 1000 - gap[0]) < 0.002, (before[-1], gap)
+    assert abs(after[0][0] / 1000 - gap[1]) < 0.002, (after[0], gap)
+    # the same through the README's form and the string dates
+    assert d.json("/metadata?channel_name=cam1&startTime=%s&endTime=%s" % (dmy(t0), dmy(t1))) == cov
+    # the playlist marks the gap: a discontinuity and the new time
+    st, text = playlist(d, "cam1", t0, t1)
+    assert st == 200
+    es = entries(text)
+    k = next(i for i, e in enumerate(es) if e[2].endswith(after[0][4]))
+    assert es[k][0][0] == "#EXT-X-DISCONTINUITY" and es[k][0][1].startswith("#EXT-X-PROGRAM-DATE-TIME:")
+    assert sum(1 for t, _, _ in es if t and t[0] == "#EXT-X-DISCONTINUITY") == 1
+
+
+def test_error_bodies_and_404_bursts(env):
+    d, fake = env
+    n = len(index_rows(d, "cam0"))
+    fake.set(ch="cam0", errbody=1, seg404=2, seg500=1, truncate=1)
+    wait_for(lambda: all(v == 0 for k, v in fake.stats()["channels"]["cam0"]["knobs"].items()
+                         if k in ("errbody", "seg404", "seg500", "truncate")),
+             timeout=60, interval=0.2, what="the knobs consumed")
+    rows = archived(d, "cam0", n + 6)
+    # nothing but MPEG-TS was stored, every byte the upstream's own
+    for r in rows[n - 1:]:
+        data = open(os.path.join(d.archive, "cam0", r[4]), "rb").read()
+        assert data == fake.segment("cam0", r[2], "high"), r
+    # retries filled every hole: the numbers follow on
+    seqs = [r[2] for r in rows]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
+
+
+def test_sequence_reset_and_own_restart(env):
+    d, fake = env
+    archived(d, "cam0", 4)
+    fake.set(ch="cam0", reset=1)
+    wait_for(lambda: fake.stats()["channels"]["cam0"]["seq_offset"] > 0 and
+             any(r[2] < 100 for r in index_rows(d, "cam0")[-3:]),
+             timeout=60, interval=0.2, what="segments of the new numbering archived")
+    rows = index_rows(d, "cam0")
+    k = next(i for i, r in enumerate(rows) if r[2] < 100)
+    assert rows[k][3] == 1, "a reset starts a discontinuity"
+    assert rows[k][0] >= rows[k - 1][0] + rows[k - 1][1] - 1, "no overlap across the reset"
+    # our own restart: down for 5 s, within the upstream's 12 s window
+    d.stop()
+    time.sleep(5)  # the outage itself is what is tested
+    d.start(**d.conf)
+    last = index_rows(d, "cam0")[-1]
+    wait_for(lambda: index_rows(d, "cam0")[-1][0] > last[0] + 8000, timeout=60, interval=0.2,
+             what="archiving again")
+    rows = index_rows(d, "cam0")
+    after = [r for r in rows if r[2] < 100]
+    seqs = [r[2] for r in after]
+    # no duplicates and no hole the upstream could still give
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
+    starts = [r[0] for r in rows]
+    assert len(starts) == len(set(starts))
+
+
+def test_retention_ages_index_and_files_together(env, tmp_path):
+    d0, fake = env
+    d = Daemon(str(tmp_path))
+    d.archive = os.path.join(str(tmp_path), "archive")
+    # 0.004 h = 14.4 s kept
+    d.start(plugins=[pvr_plugin(fake, d.archive, cam0={"depth_hours": 0.004},
+                                cam1={"depth_hours": 0.004})])
+    try:
+        d.wait_log(r"cam0: \d+ segments older than the depth removed", timeout=60)
+        d.wait_log(r"cam1: \d+ segments older than the depth removed", timeout=30)
+        for ch in ("cam0", "cam1"):
+            rows = index_rows(d, ch)
+            now = time.time()
+            # the cleaner runs every 10 s: nothing older than depth + 10 s (+ slack)
+            assert rows and rows[0][0] / 1000 > now - 14.4 - 12, (rows[0], now)
+            on_disk = set()
+            for root, dirs, files in os.walk(os.path.join(d.archive, ch)):
+                assert files or dirs, "an empty folder was left: " + root
+                on_disk |= {os.path.relpath(os.path.join(root, f), os.path.join(d.archive, ch))
+                            for f in files}
+            # a file is being written while we look: compare what both had
+            indexed = {r[4] for r in index_rows(d, ch)}
+            assert {p for p in on_disk if p in indexed or p < min(indexed)} == \
+                {p for p in indexed if p in on_disk or p < max(on_disk)}, (on_disk ^ indexed)
+            assert not [p for p in on_disk if p < min(indexed)], "files outlived their rows"
+    finally:
+        d.stop()
