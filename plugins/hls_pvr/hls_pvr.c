@@ -14,6 +14,8 @@
  * estimate by more than the publishing delay can explain.
  */
 #include <curl/curl.h>
+#include <ctype.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,7 +41,7 @@ typedef struct hp_dl_s {
     struct hp_dl_s *anext, **aprev;       /* started: the channel's active  */
     hp_chan_t *c;
     char *url, *uri;
-    int64_t seq, start_ms, dur_ms;
+    int64_t seq, start_ms, dur_ms, key_id;
     int disc, tries;
     sg_fetch_t *f;
     sg_timer_t *retry;
@@ -59,6 +61,14 @@ struct hp_chan_s {
     int64_t last_seq, last_start_ms, last_end_ms;
     hp_dl_t *queue, **queue_tail;
     hp_dl_t *active;          /* fetching or waiting to retry              */
+    /* encryption */
+    int encrypt;
+    const char *key_server, *key_uri, *content_id;
+    int64_t key_id;           /* the key new segments get; 0 = none yet    */
+    int64_t key_uses;         /* segments given key_id                     */
+    sg_fetch_t *drm;          /* a key request in flight                   */
+    sg_timer_t *drm_retry;
+    int drm_fails;
     int inflight;
     int64_t stored, failed;
     char state[96];
@@ -72,7 +82,8 @@ struct hp_state_s {
     hp_chan_t *chans;
     int nchans;
     size_t max_bytes;
-    sg_metric_t *m_segments, *m_bytes, *m_playlists;
+    int64_t rotation;         /* key_rotation_segments                     */
+    sg_metric_t *m_segments, *m_bytes, *m_playlists, *m_keys;
 };
 
 static int64_t
@@ -175,6 +186,7 @@ hp_dl_done(const sg_fetch_resp_t *r, void *arg)
             u->duration_ms = d->dur_ms;
             u->seq = d->seq;
             u->disc = d->disc;
+            u->key_id = d->key_id;
             u->uri = d->uri;
             d->uri = NULL;
             memcpy(u->body, r->body, r->len);
@@ -252,9 +264,131 @@ hp_pump(hp_chan_t *c)
     }
 }
 
-/* ---- the playlist ------------------------------------------------------------------------------ */
+/* ---- keys from the DRM backend ------------------------------------------------------------------ */
 
 static void hp_poll(void *arg);
+static void hp_schedule(hp_chan_t *c, uint64_t ms);
+static void hp_key_fetch(void *arg);
+
+static int
+hp_is_hex32(const char *s)
+{
+    if (s == NULL || strlen(s) != 32) return 0;
+    for (int i = 0; i < 32; i++) {
+        if (!isxdigit((unsigned char)s[i])) return 0;
+    }
+    return 1;
+}
+
+static void
+hp_key_failed(hp_chan_t *c, const char *why)
+{
+    hp_state_t *st = c->st;
+    uint64_t wait = 1000u << (c->drm_fails > 6 ? 6 : c->drm_fails);
+    st->h->metric_add(st->m_keys, (const char *const[]){c->name, "failed"}, 1);
+    if (c->drm_fails++ == 0) {
+        st->h->log(st->p, SG_LOG_WARN, "%s: key server %s%s: %s; %s", c->name, c->key_server,
+                   c->content_id, why,
+                   c->key_id ? "the current key stays in use" : "nothing is archived until a key comes");
+    }
+    if (c->key_id == 0) hp_set_state(c, "waiting for a key: %s", why);
+    c->drm_retry = st->h->timer_start(st->p, wait > 60000 ? 60000 : wait, 0, hp_key_fetch, c);
+}
+
+static void
+hp_key_done(const sg_fetch_resp_t *r, void *arg)
+{
+    hp_chan_t *c = arg;
+    hp_state_t *st = c->st;
+    json_t *root = NULL;
+    hp_key_t k;
+    const char *key, *iv;
+    char why[160];
+    int64_t id;
+
+    c->drm = NULL;
+    if (r->error || r->status != 200) {
+        if (r->error) {
+            snprintf(why, sizeof(why), "%s", r->error);
+        } else {
+            snprintf(why, sizeof(why), "HTTP %d", r->status);
+        }
+        hp_key_failed(c, why);
+        return;
+    }
+    root = json_loadb(r->body, r->len, 0, NULL);
+    key = json_string_value(json_object_get(root, "key"));
+    iv = json_string_value(json_object_get(root, "iv"));
+    if (!hp_is_hex32(key) || !hp_is_hex32(iv)) {
+        json_decref(root);
+        hp_key_failed(c, "the answer is not {\"key\": <32 hex>, \"iv\": <32 hex>}");
+        return;
+    }
+    memset(&k, 0, sizeof(k));
+    for (int i = 0; i < 32; i++) {
+        k.key[i] = (char)tolower((unsigned char)key[i]);
+        k.iv[i] = (char)tolower((unsigned char)iv[i]);
+    }
+    json_decref(root);
+    /* with rotation every key needs a URI of its own: the IV names it */
+    if (st->rotation > 0) {
+        snprintf(k.uri, sizeof(k.uri), "%s%s.bin?iv=0x%s", c->key_uri, c->content_id, k.iv);
+    } else {
+        snprintf(k.uri, sizeof(k.uri), "%s%s.bin", c->key_uri, c->content_id);
+    }
+    id = hp_store_add_key(st->store, c->name, &k);
+    if (id == 0) {
+        hp_key_failed(c, "the key cannot be indexed");
+        return;
+    }
+    if (c->drm_fails) {
+        st->h->log(st->p, SG_LOG_NOTICE, "%s: key server back after %d failures", c->name,
+                   c->drm_fails);
+    }
+    c->drm_fails = 0;
+    st->h->metric_add(st->m_keys, (const char *const[]){c->name, "ok"}, 1);
+    st->h->log(st->p, SG_LOG_INFO, "%s: new key %lld (IV %s)", c->name, (long long)id, k.iv);
+    if (c->key_id == 0) {
+        c->key_id = id;
+        c->key_uses = 0;
+        hp_set_state(c, "starting");
+        hp_schedule(c, 0); /* the playlist still lists what came meanwhile */
+    } else {
+        c->key_id = id;
+        c->key_uses = 0;
+    }
+}
+
+static void
+hp_key_fetch(void *arg)
+{
+    hp_chan_t *c = arg;
+    hp_state_t *st = c->st;
+    char url[1024];
+
+    c->drm_retry = NULL;
+    if (c->drm) return;
+    snprintf(url, sizeof(url), "%s%s", c->key_server, c->content_id);
+    c->drm = st->h->fetch(st->p, &(sg_fetch_req_t){.url = url, .timeout_ms = 10000, .max_bytes = 65536},
+                          hp_key_done, c);
+    if (c->drm == NULL) hp_key_failed(c, "the request cannot be started");
+}
+
+/* The key a new segment is stored with (0 = clear); asks for the next one
+ * when rotation is due, keeping the current one until it comes. */
+static int64_t
+hp_key_for_segment(hp_chan_t *c)
+{
+    hp_state_t *st = c->st;
+    if (!c->encrypt) return 0;
+    c->key_uses++;
+    if (st->rotation > 0 && c->key_uses >= st->rotation && c->drm == NULL && c->drm_retry == NULL) {
+        hp_key_fetch(c);
+    }
+    return c->key_id;
+}
+
+/* ---- the playlist ------------------------------------------------------------------------------ */
 
 static void
 hp_schedule(hp_chan_t *c, uint64_t ms)
@@ -389,6 +523,7 @@ hp_take(hp_chan_t *c, const sg_m3u8_t *m, const char *base)
         d->start_ms = start;
         d->dur_ms = dur;
         d->disc = disc;
+        d->key_id = hp_key_for_segment(c);
         *c->queue_tail = d;
         c->queue_tail = &d->next;
         taken++;
@@ -469,6 +604,12 @@ hp_poll(void *arg)
     hp_state_t *st = c->st;
     c->poll = NULL;
     if (c->pl) return;
+    if (c->encrypt && c->key_id == 0) {
+        /* nothing is taken before there is a key to store it with; the
+         * upstream's window keeps what airs meanwhile for a while */
+        if (c->drm == NULL && c->drm_retry == NULL) hp_key_fetch(c);
+        return;
+    }
     c->pl = st->h->fetch(st->p,
                          &(sg_fetch_req_t){.url = c->media_url ? c->media_url : c->source,
                                            .timeout_ms = 10000, .max_bytes = 8u << 20,
@@ -635,17 +776,17 @@ hp_pl_seg(void *arg, const hp_seg_t *g)
     return x->body.oom;
 }
 
+/* Answer with the archive between from and to as a playlist: VOD, or live
+ * (the newest segments, no ENDLIST); a JSON error when there is nothing. */
 static void
-hp_serve_playlist(hp_state_t *st, sg_hreq_t *r, hp_chan_t *c)
+hp_send_playlist(hp_state_t *st, sg_hreq_t *r, hp_chan_t *c, int64_t from, int64_t to, int live)
 {
     const sg_host_t *h = st->h;
     hp_pl_t x = {.st = st, .c = c};
     hp_buf_t out = {0};
-    int64_t from, to;
     long n;
     char a[32], b[32];
 
-    if (hp_window(st, r, &from, &to) != 0) return;
     h->hreq_base_url(r, x.base, sizeof(x.base));
     n = hp_store_range(st->store, c->name, from, to, hp_pl_seg, &x);
     if (n < 0 || x.body.oom) {
@@ -660,10 +801,10 @@ hp_serve_playlist(hp_state_t *st, sg_hreq_t *r, hp_chan_t *c)
         h->reply_error(r, 404, "%s: nothing archived between %s and %s", c->name, a, b);
         return;
     }
-    hp_printf(&out, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:%lld\n"
-                    "#EXT-X-MEDIA-SEQUENCE:%lld\n#EXT-X-PLAYLIST-TYPE:VOD\n",
+    hp_printf(&out, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:%lld\n#EXT-X-MEDIA-SEQUENCE:%lld\n",
               (long long)((x.max_ms + 999) / 1000), (long long)(x.first_seq < 0 ? 0 : x.first_seq));
-    hp_printf(&out, "%.*s#EXT-X-ENDLIST\n", (int)x.body.n, x.body.p);
+    if (!live) hp_printf(&out, "#EXT-X-PLAYLIST-TYPE:VOD\n");
+    hp_printf(&out, "%.*s%s", (int)x.body.n, x.body.p, live ? "" : "#EXT-X-ENDLIST\n");
     free(x.body.p);
     if (out.oom) {
         free(out.p);
@@ -673,6 +814,29 @@ hp_serve_playlist(hp_state_t *st, sg_hreq_t *r, hp_chan_t *c)
     h->reply_header(r, "Cache-Control", "no-cache");
     h->reply(r, 200, "application/vnd.apple.mpegurl", out.p, out.n);
     free(out.p);
+}
+
+static void
+hp_serve_playlist(hp_state_t *st, sg_hreq_t *r, hp_chan_t *c)
+{
+    int64_t from, to;
+    if (hp_window(st, r, &from, &to) != 0) return;
+    hp_send_playlist(st, r, c, from, to, 0);
+}
+
+/* /hls_pvr/{ch}/live.m3u8: the newest archived segments as a live playlist,
+ * encrypted when the channel is (the original tool's encryptor output). */
+static void
+hp_serve_live(hp_state_t *st, sg_hreq_t *r, hp_chan_t *c)
+{
+    hp_seg_t last;
+    if (hp_store_last(st->store, c->name, &last) != SG_OK) {
+        st->h->reply_error(r, 404, "%s: nothing archived yet", c->name);
+        return;
+    }
+    /* six segments, like the usual live window */
+    hp_send_playlist(st, r, c, last.start_ms - 5 * last.duration_ms + last.duration_ms / 2,
+                     last.start_ms + 1, 1);
 }
 
 /* ---- serving: coverage ----------------------------------------------------------------------- */
@@ -812,6 +976,10 @@ hp_route_files(sg_hreq_t *r, void *arg)
         st->h->reply_error(r, 404, "no such archived channel");
         return;
     }
+    if (strcmp(slash + 1, "live.m3u8") == 0) {
+        hp_serve_live(st, r, c);
+        return;
+    }
     if (hp_store_file(st->store, c->name, slash + 1, path, sizeof(path)) == NULL) {
         st->h->reply_error(r, 404, "not an archive segment name");
         return;
@@ -899,10 +1067,19 @@ hp_check(sg_plugin_t *p, void *state, const sg_host_t *h)
             rc = SG_ERROR;
         }
         if (h->conf_bool(ch, "encrypt")) {
-            /* the next slice wires the DRM backend in; refusing beats
-             * archiving in clear what was asked to be encrypted */
-            h->conf_error(ch, "encrypt", "encryption is not available in this build yet");
-            rc = SG_ERROR;
+            const char *ks = h->conf_string(ch, "key_server"), *ku = h->conf_string(ch, "key_uri");
+            if (!ks[0]) ks = h->conf_string(c, "key_server");
+            if (!ku[0]) ku = h->conf_string(c, "key_uri");
+            if (strncmp(ks, "http://", 7) != 0 && strncmp(ks, "https://", 8) != 0) {
+                h->conf_error(ch, "encrypt", "needs key_server (here or in the plugin): an http:// "
+                                             "or https:// URL prefix");
+                rc = SG_ERROR;
+            }
+            if (ku[0] == 0) {
+                h->conf_error(ch, "encrypt", "needs key_uri (here or in the plugin): the key URI "
+                                             "prefix players are given");
+                rc = SG_ERROR;
+            }
         }
     }
     return rc;
@@ -937,6 +1114,7 @@ hp_init(sg_plugin_t *p, void *state, const sg_host_t *h)
     st->h = h;
     st->dir = h->conf_string(c, "dir");
     st->max_bytes = (size_t)h->conf_int(c, "max_segment_mb") << 20;
+    st->rotation = h->conf_int(c, "key_rotation_segments");
     st->nchans = h->conf_count(c, "channels");
     st->m_segments = h->metric_new(
         p, &(sg_metric_spec_t){.type = SG_METRIC_COUNTER, .name = "segments_total",
@@ -949,6 +1127,10 @@ hp_init(sg_plugin_t *p, void *state, const sg_host_t *h)
     st->m_playlists = h->metric_new(
         p, &(sg_metric_spec_t){.type = SG_METRIC_COUNTER, .name = "playlist_fetches_total",
                                .help = "Live playlist fetches, by result", .labels = lab_res});
+    st->m_keys = h->metric_new(
+        p, &(sg_metric_spec_t){.type = SG_METRIC_COUNTER, .name = "key_fetches_total",
+                               .help = "Key requests to the DRM backend, by result",
+                               .labels = lab_res});
     st->store = hp_store_open(h, p, st->dir, hp_stored, st, why, sizeof(why));
     if (st->store == NULL) {
         h->log(p, SG_LOG_ERR, "the archive index: %s", why);
@@ -966,6 +1148,13 @@ hp_init(sg_plugin_t *p, void *state, const sg_host_t *h)
         ch->source = h->conf_string(cc, "source");
         ch->variant = h->conf_string(cc, "variant");
         ch->depth_hours = h->conf_float(cc, "depth_hours");
+        ch->encrypt = h->conf_bool(cc, "encrypt");
+        ch->key_server = h->conf_string(cc, "key_server");
+        ch->key_uri = h->conf_string(cc, "key_uri");
+        ch->content_id = h->conf_string(cc, "content_id");
+        if (!ch->key_server[0]) ch->key_server = h->conf_string(c, "key_server");
+        if (!ch->key_uri[0]) ch->key_uri = h->conf_string(c, "key_uri");
+        if (!ch->content_id[0]) ch->content_id = h->conf_string(c, "content_id");
         ch->queue_tail = &ch->queue;
         ch->last_seq = ch->last_start_ms = ch->last_end_ms = -1;
         /* our own restart: carry on after the newest archived segment */

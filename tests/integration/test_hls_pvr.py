@@ -308,3 +308,95 @@ def test_retention_ages_index_and_files_together(env, tmp_path):
             assert not [p for p in on_disk if p < min(indexed)], "files outlived their rows"
     finally:
         d.stop()
+
+
+def key_rows(d):
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(d.archive, "index.db"), uri=True)
+    try:
+        return {r[0]: r[1:] for r in db.execute("SELECT id, key, iv, uri FROM keys")}
+    finally:
+        db.close()
+
+
+def key_of(d, ch, path):
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(d.archive, "index.db"), uri=True)
+    try:
+        return db.execute("SELECT key_id FROM segments WHERE channel=? AND path=?",
+                          (ch, path)).fetchone()[0]
+    finally:
+        db.close()
+
+
+def decrypt(data, key, iv):
+    r = subprocess.run(["openssl", "enc", "-d", "-aes-128-cbc", "-K", key, "-iv", iv],
+                       input=data, capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_encrypted_archive_with_rotating_keys(env, tmp_path):
+    d0, fake = env
+    fake.set(drm_down=1)
+    d = Daemon(str(tmp_path))
+    d.archive = os.path.join(str(tmp_path), "archive")
+    plugin = pvr_plugin(fake, d.archive, cam1={"encrypt": True})
+    plugin.update(key_server=fake.base + "/drm/keys/", key_uri=fake.base + "/drm/keys/",
+                  content_id="7", key_rotation_segments=3)
+    d.start(plugins=[plugin])
+    try:
+        # the DRM backend away: the clear channel archives, the encrypted one
+        # writes nothing at all and counts the failures
+        wait_for(lambda: (d.metric("streamgate_hls_pvr_key_fetches_total",
+                                   {"channel": "cam1", "result": "failed"}) or 0) >= 2,
+                 timeout=30, interval=0.2, what="key failures counted")
+        archived(d, "cam0", 3)
+        assert index_rows(d, "cam1") == []
+        assert not os.path.exists(os.path.join(d.archive, "cam1")) or \
+            not [f for _, _, fs in os.walk(os.path.join(d.archive, "cam1")) for f in fs]
+        d.wait_log(r"cam1: key server .*/drm/keys/7: .*nothing is archived until a key comes")
+        fake.set(drm_down=0, rotate=1)
+        rows = archived(d, "cam1", 9)
+        keys = key_rows(d)
+        assert len(keys) >= 3, keys
+        issued = {(k["key"], k["iv"]) for k in json.loads(fake.get("/fake/drm"))}
+        assert {(k, iv) for k, iv, _ in keys.values()} <= issued
+        for r in rows[:9]:
+            stored = open(os.path.join(d.archive, "cam1", r[4]), "rb").read()
+            clear = fake.segment("cam1", r[2], "high")
+            k, iv, uri = keys[key_of(d, "cam1", r[4])]
+            assert stored != clear and stored[:4] != clear[:4], "stored in clear"
+            assert len(stored) == (len(clear) // 16 + 1) * 16, "AES-128-CBC with PKCS#7"
+            assert decrypt(stored, k, iv) == clear
+            assert uri == fake.base + "/drm/keys/7.bin?iv=0x" + iv
+        # the playlist carries the keys; ffmpeg decrypts it with them
+        t0, t1 = int(rows[0][0] / 1000) + 1, int(rows[8][0] / 1000)
+        st, text = playlist(d, "cam1", t0, t1)
+        assert st == 200, text
+        tags = [l for l in text.splitlines() if l.startswith("#EXT-X-KEY:")]
+        assert len(tags) >= 2 and len(set(tags)) == len(tags), tags
+        assert all(re.match(r'#EXT-X-KEY:METHOD=AES-128,URI="[^"]+",IV=0x[0-9a-f]{32}$', t)
+                   for t in tags), tags
+        out = os.path.join(str(tmp_path), "dec.ts")
+        url = d.url("/streamer/cam1.m3u8?startTimestamp=%d&endTimestamp=%d" % (t0, t1))
+        r = run(["ffmpeg", "-v", "error", "-y", "-i", url, "-c", "copy", "-f", "mpegts", out],
+                timeout=120)
+        assert r.returncode == 0 and not r.stderr.strip(), r.stderr
+        assert abs(ffprobe_duration(out) - (t1 - t0)) <= SEG + 0.1
+        # the encrypted live playlist (the original tool's encryptor output)
+        st, h, body = d.request("GET", "/hls_pvr/cam1/live.m3u8")
+        live = body.decode()
+        assert st == 200 and "#EXT-X-KEY:METHOD=AES-128" in live and "#EXT-X-ENDLIST" not in live
+        assert len(entries(live)) == 6, live
+        r = run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "json",
+                 d.url("/hls_pvr/cam1/live.m3u8")], timeout=60)
+        assert r.returncode == 0 and "video" in r.stdout, r.stderr
+        # a malformed answer: counted, the current key stays, archiving goes on
+        n = len(index_rows(d, "cam1"))
+        fake.set(drm_malformed=2)
+        wait_for(lambda: (d.metric("streamgate_hls_pvr_key_fetches_total",
+                                   {"channel": "cam1", "result": "failed"}) or 0) >= 4 and
+                 len(index_rows(d, "cam1")) > n + 4, timeout=60, interval=0.2,
+                 what="malformed keys counted while archiving goes on")
+    finally:
+        fake.set(drm_down=0, rotate=0, drm_malformed=0)
+        d.stop()
