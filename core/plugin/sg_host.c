@@ -886,4 +886,5 @@ const sg_host_t sg_host_table = {
     .reply_error = sg_host_reply_error,
     .reply_file = sg_host_reply_file,
     .hreq_on_close = sg_host_hreq_on_close,
+    .session_range = sg_session_range,
 };

@@ -37,6 +37,7 @@ struct sg_session_s {
     int opened;            /* close() is owed                           */
     int ending;            /* finaliser scheduled                       */
     int waiting;           /* write returned SG_AGAIN: resume() owed    */
+    int status;            /* 206 after session_range(), else 200       */
     struct event *fin_ev;
     uint64_t t0_us, bytes;
     int first;
@@ -222,12 +223,39 @@ void
 sg_session_ready(sg_session_t *s, const char *ctype, int64_t length)
 {
     if (s->ending || s->req == NULL || s->req->state != 0) return;
-    sg_http_stream_start(s->req, 200, ctype ? ctype : "video/mp2t", length);
+    sg_http_stream_start(s->req, s->status ? s->status : 200, ctype ? ctype : "video/mp2t", length);
     if (s->sreq.head) {
         /* HEAD: the headers were the whole answer. */
         s->req->on_close = NULL;
         s->req = NULL;
         sg_session_schedule_end(s);
+    }
+}
+
+int
+sg_session_range(sg_session_t *s, int64_t total, int64_t *first, int64_t *last)
+{
+    long long f = 0, l = total - 1;
+    const char *range;
+
+    *first = 0;
+    *last = total - 1;
+    if (s->ending || s->req == NULL || s->req->state != 0 || total < 0) return SG_DECLINED;
+    sg_http_add_header(s->req, "Accept-Ranges", "bytes");
+    range = sg_http_header(&s->req->head, "Range");
+    switch (sg_http_parse_range(range, total, &f, &l)) {
+    case 0:
+        s->status = 206;
+        sg_http_add_header(s->req, "Content-Range", "bytes %lld-%lld/%lld", f, l, (long long)total);
+        *first = f;
+        *last = l;
+        return SG_OK;
+    case 416:
+        sg_http_add_header(s->req, "Content-Range", "bytes */%lld", (long long)total);
+        sg_session_fail(s, 416, "range not satisfiable");
+        return SG_ERROR;
+    default:
+        return SG_DECLINED;
     }
 }
 

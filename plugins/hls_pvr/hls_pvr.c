@@ -16,7 +16,11 @@
 #include <curl/curl.h>
 #include <ctype.h>
 #include <jansson.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <openssl/evp.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -776,39 +780,52 @@ hp_pl_seg(void *arg, const hp_seg_t *g)
     return x->body.oom;
 }
 
-/* Answer with the archive between from and to as a playlist: VOD, or live
- * (the newest segments, no ENDLIST); a JSON error when there is nothing. */
+/* The archive between from and to as a playlist into out: VOD, or live (no
+ * PLAYLIST-TYPE, no ENDLIST). Segment URIs are <base>/hls_pvr/<ch>/<path>
+ * (base "" gives absolute paths). The number of segments, -1 on error. */
+static long
+hp_build_playlist(hp_state_t *st, hp_chan_t *c, const char *base, int64_t from, int64_t to, int live,
+                  hp_buf_t *out)
+{
+    hp_pl_t x = {.st = st, .c = c};
+    long n;
+
+    snprintf(x.base, sizeof(x.base), "%s", base);
+    n = hp_store_range(st->store, c->name, from, to, hp_pl_seg, &x);
+    if (n <= 0 || x.body.oom) {
+        free(x.body.p);
+        return x.body.oom ? -1 : n;
+    }
+    hp_printf(out, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:%lld\n#EXT-X-MEDIA-SEQUENCE:%lld\n",
+              (long long)((x.max_ms + 999) / 1000), (long long)(x.first_seq < 0 ? 0 : x.first_seq));
+    if (!live) hp_printf(out, "#EXT-X-PLAYLIST-TYPE:VOD\n");
+    hp_printf(out, "%.*s%s", (int)x.body.n, x.body.p, live ? "" : "#EXT-X-ENDLIST\n");
+    free(x.body.p);
+    return out->oom ? -1 : n;
+}
+
+/* Answer with the archive between from and to as a playlist; a JSON error
+ * when there is nothing. */
 static void
 hp_send_playlist(hp_state_t *st, sg_hreq_t *r, hp_chan_t *c, int64_t from, int64_t to, int live)
 {
     const sg_host_t *h = st->h;
-    hp_pl_t x = {.st = st, .c = c};
     hp_buf_t out = {0};
+    char base[512], a[32], b[32];
     long n;
-    char a[32], b[32];
 
-    h->hreq_base_url(r, x.base, sizeof(x.base));
-    n = hp_store_range(st->store, c->name, from, to, hp_pl_seg, &x);
-    if (n < 0 || x.body.oom) {
-        free(x.body.p);
+    h->hreq_base_url(r, base, sizeof(base));
+    n = hp_build_playlist(st, c, base, from, to, live, &out);
+    if (n < 0) {
+        free(out.p);
         h->reply_error(r, 500, "the archive index cannot be read");
         return;
     }
     if (n == 0) {
-        free(x.body.p);
+        free(out.p);
         sg_m3u8_format_time(from, a, sizeof(a));
         sg_m3u8_format_time(to, b, sizeof(b));
         h->reply_error(r, 404, "%s: nothing archived between %s and %s", c->name, a, b);
-        return;
-    }
-    hp_printf(&out, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:%lld\n#EXT-X-MEDIA-SEQUENCE:%lld\n",
-              (long long)((x.max_ms + 999) / 1000), (long long)(x.first_seq < 0 ? 0 : x.first_seq));
-    if (!live) hp_printf(&out, "#EXT-X-PLAYLIST-TYPE:VOD\n");
-    hp_printf(&out, "%.*s%s", (int)x.body.n, x.body.p, live ? "" : "#EXT-X-ENDLIST\n");
-    free(x.body.p);
-    if (out.oom) {
-        free(out.p);
-        h->reply_error(r, 500, "out of memory");
         return;
     }
     h->reply_header(r, "Cache-Control", "no-cache");
@@ -985,6 +1002,340 @@ hp_route_files(sg_hreq_t *r, void *arg)
         return;
     }
     st->h->reply_file(r, path, "video/mp2t");
+}
+
+/* ---- streams: the catalog's live and catchup forms ------------------------------------------ */
+
+#define HP_CHUNK 65536
+#define HP_TURN_BYTES (2u << 20) /* per loop turn and session                */
+#define HP_FOLLOW_MS 400         /* looking for the next segment at the edge */
+#define HP_STALL_MS 60000        /* the edge stands still this long: the end */
+
+typedef struct hp_sess_s {
+    hp_state_t *st;
+    hp_chan_t *c;
+    sg_session_t *s;
+    int64_t cur_start;  /* start of the segment sent last (the next is after it) */
+    int64_t end_ms;     /* no segment starting at or after it; 0 = follow on     */
+    int64_t skip;       /* clear bytes not to send before the first (Range)      */
+    int64_t left;       /* bytes still owed; -1 = as many as come                */
+    int fd;             /* the segment being sent, -1 between segments           */
+    int64_t discard;    /* decrypted bytes to drop (a Range inside a block)      */
+    EVP_CIPHER_CTX *dec;
+    int64_t waited_ms;  /* at the edge                                           */
+    sg_timer_t *t;
+    int waiting;        /* session_write said SG_AGAIN                           */
+    uint8_t *in, *out;
+} hp_sess_t;
+
+static void hp_fill(hp_sess_t *x);
+
+static void
+hp_fill_cb(void *arg)
+{
+    hp_sess_t *x = arg;
+    x->t = NULL;
+    hp_fill(x);
+}
+
+static void
+hp_later(hp_sess_t *x, uint64_t ms)
+{
+    if (x->t == NULL) x->t = x->st->h->timer_start(x->st->p, ms, 0, hp_fill_cb, x);
+}
+
+static void
+hp_seg_close(hp_sess_t *x)
+{
+    if (x->fd >= 0) close(x->fd);
+    x->fd = -1;
+    if (x->dec) EVP_CIPHER_CTX_free(x->dec);
+    x->dec = NULL;
+    x->discard = 0;
+}
+
+static int
+hp_hex16(const char *hex, uint8_t *out)
+{
+    for (int i = 0; i < 16; i++) {
+        unsigned v;
+        if (sscanf(hex + 2 * i, "%2x", &v) != 1) return -1;
+        out[i] = (uint8_t)v;
+    }
+    return 0;
+}
+
+/* Open the next segment and position it at x->skip clear bytes in: 1 open,
+ * 0 skipped whole (try the next), -1 failed (the session is ended). */
+static int
+hp_seg_open(hp_sess_t *x, const hp_seg_t *g)
+{
+    const sg_host_t *h = x->st->h;
+    char path[1024];
+    uint8_t key[16], iv[16];
+    int64_t block = 0;
+
+    x->cur_start = g->start_ms;
+    if (x->skip >= g->clear_bytes) {
+        x->skip -= g->clear_bytes;
+        return 0;
+    }
+    snprintf(path, sizeof(path), "%s/%s/%s", x->st->dir, x->c->name, g->path);
+    x->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (x->fd < 0) {
+        /* aged out under our feet, or a hole: go on with the next one */
+        h->log(x->st->p, SG_LOG_INFO, "%s: %s: %s", x->c->name, g->path, strerror(errno));
+        return 0;
+    }
+    if (g->key_id) {
+        hp_key_t k;
+        if (hp_store_key(x->st->store, g->key_id, &k) != SG_OK || hp_hex16(k.key, key) ||
+            hp_hex16(k.iv, iv)) {
+            h->session_fail(x->s, 500, "a segment's key is missing from the index");
+            return -1;
+        }
+        /* CBC from any block: the block before it is its IV */
+        block = x->skip / 16;
+        if (block > 0 && pread(x->fd, iv, 16, (off_t)((block - 1) * 16)) != 16) {
+            h->session_fail(x->s, 500, "a segment cannot be read");
+            return -1;
+        }
+        x->dec = EVP_CIPHER_CTX_new();
+        if (x->dec == NULL || EVP_DecryptInit_ex(x->dec, EVP_aes_128_cbc(), NULL, key, iv) != 1) {
+            h->session_fail(x->s, 500, "cannot decrypt");
+            return -1;
+        }
+        x->discard = x->skip - block * 16;
+        block *= 16;
+    } else {
+        block = x->skip;
+    }
+    if (lseek(x->fd, (off_t)block, SEEK_SET) < 0) {
+        h->session_fail(x->s, 500, "a segment cannot be read");
+        return -1;
+    }
+    x->skip = 0;
+    return 1;
+}
+
+/* Send bytes (after a pending discard, within what is owed): 1 go on,
+ * 0 wait for resume(), -1 the session ends. */
+static int
+hp_emit(hp_sess_t *x, const uint8_t *p, int64_t n, size_t *sent)
+{
+    int rc;
+    if (x->discard > 0) {
+        int64_t d = x->discard < n ? x->discard : n;
+        x->discard -= d;
+        p += d;
+        n -= d;
+    }
+    if (x->left >= 0 && n > x->left) n = x->left;
+    if (n <= 0) return 1;
+    rc = x->st->h->session_write(x->s, p, (size_t)n);
+    if (x->left >= 0) x->left -= n;
+    *sent += (size_t)n;
+    if (rc == SG_AGAIN) {
+        x->waiting = 1;
+        return 0;
+    }
+    return rc == SG_OK ? 1 : -1;
+}
+
+static void
+hp_fill(hp_sess_t *x)
+{
+    const sg_host_t *h = x->st->h;
+    size_t sent = 0;
+
+    x->waiting = 0;
+    while (sent < HP_TURN_BYTES) {
+        ssize_t n;
+        int m = 0, rc;
+        if (x->left == 0) {
+            h->session_end(x->s);
+            return;
+        }
+        if (x->fd < 0) {
+            hp_seg_t g;
+            if (hp_store_next(x->st->store, x->c->name, x->cur_start, &g) != SG_OK ||
+                (x->end_ms && g.start_ms >= x->end_ms)) {
+                if (x->end_ms && hp_store_next(x->st->store, x->c->name, x->cur_start, &g) == SG_OK) {
+                    h->session_end(x->s); /* the window is done */
+                    return;
+                }
+                /* at the archive's edge: wait for the next segment */
+                x->waited_ms += HP_FOLLOW_MS;
+                if (x->waited_ms > HP_STALL_MS) {
+                    h->log(x->st->p, SG_LOG_INFO, "%s: nothing new for %d s; the stream ends",
+                           x->c->name, HP_STALL_MS / 1000);
+                    h->session_end(x->s);
+                    return;
+                }
+                hp_later(x, HP_FOLLOW_MS);
+                return;
+            }
+            x->waited_ms = 0;
+            if ((rc = hp_seg_open(x, &g)) < 0) return;
+            if (rc == 0) continue;
+        }
+        n = read(x->fd, x->in, HP_CHUNK);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            if (x->dec && EVP_DecryptFinal_ex(x->dec, x->out, &m) == 1 && m > 0) {
+                rc = hp_emit(x, x->out, m, &sent);
+                hp_seg_close(x);
+                if (rc <= 0) return; /* resume() goes on with the next segment */
+                continue;
+            }
+            hp_seg_close(x);
+            continue;
+        }
+        if (x->dec) {
+            if (EVP_DecryptUpdate(x->dec, x->out, &m, x->in, (int)n) != 1) {
+                h->session_fail(x->s, 500, "cannot decrypt a segment");
+                return;
+            }
+            rc = hp_emit(x, x->out, m, &sent);
+        } else {
+            rc = hp_emit(x, x->in, n, &sent);
+        }
+        if (rc <= 0) return;
+    }
+    hp_later(x, 0); /* a turn's worth: let the loop breathe */
+}
+
+static int
+hp_open(sg_session_t *s, void *state, void *sstate, const sg_stream_req_t *req)
+{
+    hp_state_t *st = state;
+    const sg_host_t *h = st->h;
+    hp_sess_t *x = sstate;
+    hp_chan_t *c = hp_chan(st, req->channel, strlen(req->channel));
+    int64_t now = hp_now_ms(), from, to, first, last;
+    hp_seg_t g;
+
+    x->fd = -1;
+    if (c == NULL) {
+        h->session_fail(s, 404, "no archived channel of that id");
+        return SG_DECLINED;
+    }
+    if (req->format == SG_FMT_MP4) {
+        h->session_fail(s, 404, "the HLS archive serves .ts and .m3u8 forms, not .mp4");
+        return SG_DECLINED;
+    }
+    from = req->kind == SG_REQ_CATCHUP ? req->start * 1000 : 0;
+    to = req->kind == SG_REQ_CATCHUP && req->duration > 0 ? (req->start + req->duration) * 1000 : 0;
+    if (req->format == SG_FMT_HLS) {
+        hp_buf_t out = {0};
+        long n;
+        if (req->kind == SG_REQ_LIVE) {
+            if (hp_store_last(st->store, c->name, &g) != SG_OK) {
+                h->session_fail(s, 404, "nothing archived yet");
+                return SG_DECLINED;
+            }
+            n = hp_build_playlist(st, c, "", g.start_ms - 5 * g.duration_ms + g.duration_ms / 2,
+                                  g.start_ms + 1, 1, &out);
+        } else {
+            n = hp_build_playlist(st, c, "", from, to ? to : now, 0, &out);
+        }
+        if (n <= 0) {
+            free(out.p);
+            h->session_fail(s, n < 0 ? 500 : 404,
+                            n < 0 ? "the archive index cannot be read" : "nothing archived in that window");
+            return n < 0 ? SG_ERROR : SG_DECLINED;
+        }
+        h->session_header(s, "Cache-Control", "no-cache");
+        h->session_ready(s, "application/vnd.apple.mpegurl", (int64_t)out.n);
+        if (!req->head) {
+            h->session_write(s, out.p, out.n);
+            h->session_end(s);
+        }
+        free(out.p);
+        return SG_OK;
+    }
+    x->st = st;
+    x->c = c;
+    x->s = s;
+    x->left = -1;
+    if (req->kind == SG_REQ_LIVE) {
+        /* from the newest archived segment on */
+        if (hp_store_last(st->store, c->name, &g) != SG_OK) {
+            h->session_fail(s, 404, "nothing archived yet");
+            return SG_DECLINED;
+        }
+        x->cur_start = g.start_ms - 1;
+    } else {
+        /* the segment running at T, else the first after it */
+        int any = 0;
+        if (hp_store_next(st->store, c->name, from - 600000, &g) == SG_OK) {
+            /* skip the ones that ended before T */
+            while (g.start_ms + g.duration_ms <= from &&
+                   hp_store_next(st->store, c->name, g.start_ms, &g) == SG_OK) {
+            }
+            any = g.start_ms + g.duration_ms > from && (!to || g.start_ms < to);
+        }
+        if (!any) {
+            h->session_fail(s, 404, "nothing archived at that time");
+            return SG_DECLINED;
+        }
+        x->cur_start = g.start_ms - 1;
+        x->end_ms = to;
+        if (to) {
+            /* a window wholly archived: its length is known, Range works */
+            hp_seg_t lastg;
+            if (hp_store_last(st->store, c->name, &lastg) == SG_OK &&
+                lastg.start_ms + lastg.duration_ms >= to) {
+                int64_t total = 0;
+                hp_seg_t it = g;
+                do {
+                    total += it.clear_bytes;
+                } while (hp_store_next(st->store, c->name, it.start_ms, &it) == SG_OK &&
+                         it.start_ms < to);
+                switch (h->session_range(s, total, &first, &last)) {
+                case SG_ERROR:
+                    return SG_ERROR;
+                default:
+                    x->skip = first;
+                    x->left = last - first + 1;
+                    break;
+                }
+            }
+        }
+    }
+    h->session_ready(s, "video/mp2t", x->left);
+    if (req->head) return SG_OK;
+    x->in = malloc(HP_CHUNK);
+    x->out = malloc(HP_CHUNK + 32);
+    if (x->in == NULL || x->out == NULL) {
+        h->session_fail(s, 503, "out of memory");
+        return SG_ERROR;
+    }
+    hp_later(x, 0);
+    return SG_OK;
+}
+
+static void
+hp_resume(sg_session_t *s, void *state, void *sstate)
+{
+    hp_sess_t *x = sstate;
+    (void)s;
+    (void)state;
+    if (x->waiting && x->t == NULL) hp_fill(x);
+}
+
+static void
+hp_close(sg_session_t *s, void *state, void *sstate)
+{
+    hp_sess_t *x = sstate;
+    (void)s;
+    (void)state;
+    if (x->t) x->st->h->timer_stop(x->t);
+    x->t = NULL;
+    if (x->st) hp_seg_close(x);
+    free(x->in);
+    free(x->out);
+    x->in = x->out = NULL;
 }
 
 /* ---- lifecycle --------------------------------------------------------------------------------------- */
@@ -1167,6 +1518,19 @@ hp_init(sg_plugin_t *p, void *state, const sg_host_t *h)
         hp_set_state(ch, "starting");
         hp_schedule(ch, 0);
     }
+    {
+        /* the archive's channels in the unified catalog */
+        sg_txn_t *t = h->catalog_begin(p, SG_TXN_REPLACE_CHANNELS);
+        for (int i = 0; t && i < st->nchans; i++) {
+            hp_chan_t *ch = &st->chans[i];
+            int days = (int)ceil(ch->depth_hours / 24.0);
+            h->catalog_channel(t, &(sg_channel_t){.id = ch->name, .name = ch->name,
+                                                  .groups = "HLS archive",
+                                                  .caps = SG_CAP_LIVE | SG_CAP_CATCHUP,
+                                                  .catchup_days = days < 1 ? 1 : days});
+        }
+        if (t) h->catalog_commit(t, NULL, NULL);
+    }
     if (h->route(p, "/streamer", SG_ROUTE_GET | SG_ROUTE_PREFIX, hp_route_streamer, st) != SG_OK ||
         h->route(p, "/metadata", SG_ROUTE_GET, hp_route_metadata, st) != SG_OK ||
         h->route(p, "/hls_pvr", SG_ROUTE_GET | SG_ROUTE_PREFIX, hp_route_files, st) != SG_OK) {
@@ -1224,12 +1588,16 @@ static const sg_provider_t sg_hls_pvr_provider = {
     .name = "hls_pvr",
     .version = "0.1.0",
     .summary = "HLS archive with interval playlists, coverage metadata and AES-128 encryption",
-    .caps = SG_CAP_ROUTES | SG_CAP_JOBS,
+    .caps = SG_CAP_CHANNELS | SG_CAP_LIVE | SG_CAP_CATCHUP | SG_CAP_ROUTES | SG_CAP_JOBS,
     .plugin_size = sizeof(hp_state_t),
+    .session_size = sizeof(hp_sess_t),
     .conf_keys = hp_keys,
     .check = hp_check,
     .init = hp_init,
     .fini = hp_fini,
+    .open = hp_open,
+    .resume = hp_resume,
+    .close = hp_close,
     .status = hp_status,
 };
 

@@ -40,7 +40,7 @@ struct hp_store_s {
     char dir[768];
     sqlite3 *rdb;               /* the loop's connection                   */
     sqlite3 *wdb;               /* the writer's                            */
-    sqlite3_stmt *q_range, *q_last, *q_key;
+    sqlite3_stmt *q_range, *q_last, *q_next, *q_key;
     pthread_t thread;
     int started;
     pthread_mutex_t mu;
@@ -61,6 +61,7 @@ static const char hp_schema[] =
     " channel TEXT NOT NULL, start_ms INTEGER NOT NULL, duration_ms INTEGER NOT NULL,"
     " seq INTEGER NOT NULL, disc INTEGER NOT NULL DEFAULT 0, path TEXT NOT NULL,"
     " bytes INTEGER NOT NULL, uri TEXT NOT NULL DEFAULT '', key_id INTEGER NOT NULL DEFAULT 0,"
+    " clear_bytes INTEGER NOT NULL DEFAULT 0,"
     " PRIMARY KEY(channel, start_ms)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS keys("
     " id INTEGER PRIMARY KEY, channel TEXT NOT NULL, key TEXT NOT NULL, iv TEXT NOT NULL,"
@@ -201,7 +202,8 @@ hp_store_one(hp_store_t *s, hp_job_t *j)
     free(enc);
     rc = sqlite3_prepare_v2(s->wdb,
                             "INSERT OR REPLACE INTO segments(channel, start_ms, duration_ms, seq,"
-                            " disc, path, bytes, uri, key_id) VALUES(?,?,?,?,?,?,?,?,?)",
+                            " disc, path, bytes, uri, key_id, clear_bytes)"
+                            " VALUES(?,?,?,?,?,?,?,?,?,?)",
                             -1, &st, NULL);
     if (rc == SQLITE_OK) {
         sqlite3_bind_text(st, 1, u->channel, -1, SQLITE_STATIC);
@@ -213,6 +215,7 @@ hp_store_one(hp_store_t *s, hp_job_t *j)
         sqlite3_bind_int64(st, 7, (int64_t)len);
         sqlite3_bind_text(st, 8, u->uri ? u->uri : "", -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 9, u->key_id);
+        sqlite3_bind_int64(st, 10, (int64_t)u->len);
         rc = sqlite3_step(st);
     }
     sqlite3_finalize(st);
@@ -402,6 +405,10 @@ hp_db_open(const char *path, char *why, size_t whylen)
         return NULL;
     }
     sqlite3_busy_timeout(db, 5000);
+    /* an index of the first version: the column came later (an error here
+     * only says it is there already) */
+    sqlite3_exec(db, "ALTER TABLE segments ADD COLUMN clear_bytes INTEGER NOT NULL DEFAULT 0",
+                 NULL, NULL, NULL);
     if (sqlite3_exec(db, hp_schema, NULL, NULL, &err) != SQLITE_OK ||
         sqlite3_exec(db, "PRAGMA synchronous=NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
         snprintf(why, whylen, "%s: %s", path, err ? err : sqlite3_errmsg(db));
@@ -444,13 +451,18 @@ hp_store_open(const sg_host_t *h, sg_plugin_t *p, const char *dir, hp_stored_pt 
         return NULL;
     }
     if (sqlite3_prepare_v3(s->rdb,
-                           "SELECT start_ms, duration_ms, seq, disc, bytes, key_id, path FROM segments"
-                           " WHERE channel=?1 AND start_ms>?2 AND start_ms<?3 ORDER BY start_ms",
+                           "SELECT start_ms, duration_ms, seq, disc, bytes, key_id, path, clear_bytes"
+                           " FROM segments WHERE channel=?1 AND start_ms>?2 AND start_ms<?3"
+                           " ORDER BY start_ms",
                            -1, SQLITE_PREPARE_PERSISTENT, &s->q_range, NULL) != SQLITE_OK ||
         sqlite3_prepare_v3(s->rdb,
-                           "SELECT start_ms, duration_ms, seq, disc, bytes, key_id, path FROM segments"
-                           " WHERE channel=?1 ORDER BY start_ms DESC LIMIT 1",
+                           "SELECT start_ms, duration_ms, seq, disc, bytes, key_id, path, clear_bytes"
+                           " FROM segments WHERE channel=?1 ORDER BY start_ms DESC LIMIT 1",
                            -1, SQLITE_PREPARE_PERSISTENT, &s->q_last, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(s->rdb,
+                           "SELECT start_ms, duration_ms, seq, disc, bytes, key_id, path, clear_bytes"
+                           " FROM segments WHERE channel=?1 AND start_ms>?2 ORDER BY start_ms LIMIT 1",
+                           -1, SQLITE_PREPARE_PERSISTENT, &s->q_next, NULL) != SQLITE_OK ||
         sqlite3_prepare_v3(s->rdb, "SELECT key, iv, uri FROM keys WHERE id=?1", -1,
                            SQLITE_PREPARE_PERSISTENT, &s->q_key, NULL) != SQLITE_OK) {
         snprintf(why, whylen, "%s: %s", path, sqlite3_errmsg(s->rdb));
@@ -499,6 +511,7 @@ hp_store_close(hp_store_t *s)
     if (s->done_ev) event_free(s->done_ev);
     sqlite3_finalize(s->q_range);
     sqlite3_finalize(s->q_last);
+    sqlite3_finalize(s->q_next);
     sqlite3_finalize(s->q_key);
     sqlite3_close(s->rdb);
     sqlite3_close(s->wdb);
@@ -567,6 +580,8 @@ hp_row(sqlite3_stmt *st, hp_seg_t *g)
     g->disc = sqlite3_column_int(st, 3);
     g->bytes = sqlite3_column_int64(st, 4);
     g->key_id = sqlite3_column_int64(st, 5);
+    g->clear_bytes = sqlite3_column_int64(st, 7);
+    if (g->clear_bytes <= 0) g->clear_bytes = g->bytes;
     snprintf(g->path, sizeof(g->path), "%s", path ? (const char *)path : "");
 }
 
@@ -580,6 +595,20 @@ hp_store_last(hp_store_t *s, const char *channel, hp_seg_t *out)
         rc = SG_OK;
     }
     sqlite3_reset(s->q_last);
+    return rc;
+}
+
+int
+hp_store_next(hp_store_t *s, const char *channel, int64_t after_ms, hp_seg_t *out)
+{
+    int rc = SG_DECLINED;
+    sqlite3_bind_text(s->q_next, 1, channel, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s->q_next, 2, after_ms);
+    if (sqlite3_step(s->q_next) == SQLITE_ROW) {
+        hp_row(s->q_next, out);
+        rc = SG_OK;
+    }
+    sqlite3_reset(s->q_next);
     return rc;
 }
 

@@ -23,7 +23,8 @@ typedef struct hp_store_s hp_store_t;
 typedef struct hp_seg_s {
     int64_t start_ms, duration_ms, seq;
     int disc;          /* a discontinuity before it (reset, gap, re-anchor) */
-    int64_t bytes;
+    int64_t bytes;     /* on disk                                           */
+    int64_t clear_bytes; /* before encryption (= bytes when clear)          */
     int64_t key_id;    /* 0 = stored in clear                               */
     char path[96];     /* relative to <dir>/<channel>/                      */
 } hp_seg_t;
@@ -67,6 +68,8 @@ size_t hp_store_backlog(hp_store_t *s);
 
 /* The newest archived segment of a channel: SG_OK, SG_DECLINED when none. */
 int hp_store_last(hp_store_t *s, const char *channel, hp_seg_t *out);
+/* The first segment starting after after_ms: SG_OK, SG_DECLINED. */
+int hp_store_next(hp_store_t *s, const char *channel, int64_t after_ms, hp_seg_t *out);
 /* Segments overlapping [from_ms, to_ms) in start order: cb per segment,
  * stopping when it returns non-zero. Returns the count, -1 on error. */
 long hp_store_range(hp_store_t *s, const char *channel, int64_t from_ms, int64_t to_ms,

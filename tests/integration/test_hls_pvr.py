@@ -390,6 +390,17 @@ def test_encrypted_archive_with_rotating_keys(env, tmp_path):
         r = run(["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "json",
                  d.url("/hls_pvr/cam1/live.m3u8")], timeout=60)
         assert r.returncode == 0 and "video" in r.stdout, r.stderr
+        # the catchup forms give the clear stream, decrypted on the way out,
+        # with its length and Range from any byte (CBC restarts mid-segment)
+        t, dur = int(rows[1][0] / 1000) + 1, 8
+        want = [r for r in index_rows(d, "cam1") if r[0] < (t + dur) * 1000 and r[0] + r[1] > t * 1000]
+        clear = b"".join(fake.segment("cam1", r[2], "high") for r in want)
+        st, h, body = d.request("GET", "/cam1/archive-%d-%d.ts" % (t, dur))
+        assert st == 200 and int(h["content-length"]) == len(clear) and body == clear
+        for a, b in ((12345, 40000), (0, 15), (len(clear) - 17, len(clear) - 1)):
+            st, h, part = d.request("GET", "/cam1/archive-%d-%d.ts" % (t, dur),
+                                    headers={"Range": "bytes=%d-%d" % (a, b)})
+            assert st == 206 and part == clear[a:b + 1], (a, b, st, len(part))
         # a malformed answer: counted, the current key stays, archiving goes on
         n = len(index_rows(d, "cam1"))
         fake.set(drm_malformed=2)
@@ -400,3 +411,77 @@ def test_encrypted_archive_with_rotating_keys(env, tmp_path):
     finally:
         fake.set(drm_down=0, rotate=0, drm_malformed=0)
         d.stop()
+
+
+def stream_for(d, path, seconds):
+    """GET path and read for that long (a stream that does not end)."""
+    import socket
+    s = socket.create_connection((d.host, d.port), timeout=10)
+    s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+    data = b""
+    end = time.monotonic() + seconds
+    s.settimeout(0.5)
+    while time.monotonic() < end:
+        try:
+            b = s.recv(65536)
+        except socket.timeout:
+            continue
+        if not b:
+            break
+        data += b
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head.decode("latin-1"), body
+
+
+def markers(body, ch):
+    return [int(n) for n in re.findall(rb"SGMARK ch=" + ch.encode() + rb" v=high n=(\d+)", body)]
+
+
+def test_catalog_live_and_catchup_forms(env, tmp_path):
+    d, fake = env
+    rows = archived(d, "cam1", 10)
+    m3u = d.get("/channels.m3u")[2].decode()
+    for ch in ("cam0", "cam1"):
+        line = next(l for l in m3u.splitlines() if 'tvg-name="%s"' % ch in l)
+        assert 'catchup="flussonic-ts"' in line and 'catchup-days="1"' in line, line
+        assert "%s/%s/mpegts" % (d.base, ch) in m3u
+    # archive-T-D.ts: the window's segments back to back, with a length
+    t, dur = rows[2][0] // 1000 + 1, 10
+    want = [r for r in index_rows(d, "cam1") if r[0] < (t + dur) * 1000 and r[0] + r[1] > t * 1000]
+    data = b"".join(open(os.path.join(d.archive, "cam1", r[4]), "rb").read() for r in want)
+    st, h, body = d.request("GET", "/cam1/archive-%d-%d.ts" % (t, dur))
+    assert st == 200 and int(h["content-length"]) == len(data) and body == data, (st, h)
+    assert h.get("accept-ranges") == "bytes"
+    st, h, part = d.request("GET", "/cam1/archive-%d-%d.ts" % (t, dur),
+                            headers={"Range": "bytes=1000-5999"})
+    assert st == 206 and part == data[1000:6000], (st, h)
+    assert h["content-range"] == "bytes 1000-5999/%d" % len(data)
+    st, h, _ = d.request("GET", "/cam1/archive-%d-%d.ts" % (t, dur),
+                         headers={"Range": "bytes=%d-" % (len(data) + 10)})
+    assert st == 416 and h["content-range"] == "bytes */%d" % len(data)
+    out = os.path.join(str(tmp_path), "window.ts")
+    open(out, "wb").write(body)
+    assert abs(ffprobe_duration(out) - len(want) * SEG) < 0.5
+    # index-T-D.m3u8: the interval playlist (absolute-path segment URIs)
+    st, h, pl = d.request("GET", "/cam1/index-%d-%d.m3u8" % (t, dur))
+    assert st == 200 and h["content-type"] == "application/vnd.apple.mpegurl"
+    assert "\n/hls_pvr/cam1/" in pl.decode() and pl.decode().rstrip().endswith("#EXT-X-ENDLIST")
+    assert abs(ffprobe_duration(d.url("/cam1/index-%d-%d.m3u8" % (t, dur))) - dur) <= SEG
+    # nothing archived then: 404
+    assert d.request("GET", "/cam1/archive-%d-60.ts" % (t - 86400 // 2))[0] == 404
+    # timeshift_abs-T.ts: from T on and into what is archived meanwhile
+    newest = index_rows(d, "cam1")[-1][2]
+    head, body = stream_for(d, "/cam1/timeshift_abs-%d.ts" % t, 7)
+    assert head.startswith("HTTP/1.1 200"), head
+    ns = markers(body, "cam1")
+    assert ns[0] == want[0][2] and ns[-1] > newest, (ns[:3], ns[-3:], newest)
+    assert ns == sorted(set(ns)), "each segment once, in order"
+    # live TS: from the newest archived segment on
+    newest = index_rows(d, "cam1")[-1][2]
+    head, body = stream_for(d, "/cam1/mpegts", 5)
+    ns = markers(body, "cam1")
+    assert head.startswith("HTTP/1.1 200") and ns and ns[0] >= newest and ns[-1] > ns[0], (ns, newest)
+    # live HLS: the six newest
+    st, h, pl = d.request("GET", "/cam1/index.m3u8")
+    assert st == 200 and len(entries(pl.decode())) == 6

@@ -388,6 +388,14 @@ struct sg_host_s {
      * not a readable regular file. content_type NULL = by extension. */
     void (*reply_file)(sg_hreq_t *r, const char *path, const char *content_type);
     void (*hreq_on_close)(sg_hreq_t *r, void (*cb)(void *arg), void *arg);
+    /* From open(), before session_ready(): the client's Range header
+     * against an entity of total bytes (a whole archive window, say).
+     * SG_OK: send bytes first..last only, and give session_ready() that
+     * length: the answer is 206 with Content-Range. SG_DECLINED: no usable
+     * Range, send everything (first = 0, last = total - 1). SG_ERROR: not
+     * satisfiable, the session is already failing with 416; return SG_ERROR
+     * from open(). Accept-Ranges is sent in every case. */
+    int (*session_range)(sg_session_t *s, int64_t total, int64_t *first, int64_t *last);
 };
 
 #endif /* SG_HOST_H */
