@@ -485,3 +485,40 @@ def test_catalog_live_and_catchup_forms(env, tmp_path):
     # live HLS: the six newest
     st, h, pl = d.request("GET", "/cam1/index.m3u8")
     assert st == 200 and len(entries(pl.decode())) == 6
+
+
+def test_times_without_program_date_time(tmp_path, tmp_path_factory):
+    """No PROGRAM-DATE-TIME: the arrival clock. Consecutive segments follow
+    on exactly; every start is within the publishing delay of the truth;
+    after a gap the clock is re-anchored (a discontinuity) instead of
+    running on from before it."""
+    fake = FakeHls(str(tmp_path / "fake"), str(tmp_path_factory.getbasetemp() / "hlsmedia0"),
+                   "--no-pdt", "--channels", "1")
+    d = Daemon(str(tmp_path))
+    d.archive = os.path.join(str(tmp_path), "archive")
+    try:
+        d.start(plugins=[{"name": "hls_pvr", "dir": d.archive, "channels": (
+            {"name": "cam0", "source": fake.base + "/live/cam0/master.m3u8"},)}])
+        rows = archived(d, "cam0", 10)
+        # the first playlist's segments are anchored on arrival, then each
+        # new one follows on from the one before
+        for a, b in zip(rows, rows[1:]):
+            assert b[0] == a[0] + a[1] and b[3] == 0, (a, b)
+        num = lambda r: int(re.match(r"seg_(\d+)\.ts$", r[6]).group(1))  # the origin's own
+        late = [r[0] / 1000 - fake.seg_start(num(r)) for r in rows]
+        assert all(0 <= x < 2 * SEG + 0.5 for x in late), late
+        fake.set(ch="cam0", gap=10)
+        wait_for(lambda: fake.stats()["channels"]["cam0"]["gaps"] and index_rows(d, "cam0")[-1][0] / 1000
+                 > fake.stats()["channels"]["cam0"]["gaps"][0][1] + 6, timeout=60, interval=0.3,
+                 what="segments after the gap")
+        gap = fake.stats()["channels"]["cam0"]["gaps"][0]
+        rows = index_rows(d, "cam0")
+        first = next(r for r in rows if fake.seg_start(num(r)) >= gap[1] - 0.01)
+        assert first[3] == 1, "re-anchored: a discontinuity"
+        assert 0 <= first[0] / 1000 - gap[1] < 2 * SEG + 0.5, (first, gap)
+        t0, t1 = int(rows[0][0] / 1000), int(rows[-1][0] / 1000) + 2
+        cov = d.json("/streamer/cam0/metadata?startTimestamp=%d&endTimestamp=%d" % (t0, t1))
+        assert len(cov) == 2, cov
+    finally:
+        d.stop()
+        fake.stop()

@@ -483,9 +483,10 @@ COUNTER_KNOBS = ("seg404", "playlist404", "seg500", "errbody", "truncate")
 
 
 class Era:
-    """Media sequence numbering: number = k - offset for k >= first
-    (k = time index relative to the start: segment k covers
-    [epoch + k*S, +S)).  Era 0 (first None) is the initial numbering."""
+    """A media sequence numbering: number = k - offset for k >= first
+    (k = time index: segment k covers [epoch + k*S, +S)).  Era 0 (first
+    None, offset -seq_start) is the initial numbering; each reset adds one
+    (first = offset = the time index of its seg_0)."""
 
     def __init__(self, first, offset, requested=None):
         self.first = first
@@ -503,7 +504,7 @@ class Channel:
         self.missing = []                  # merged [lo, hi] time-index ranges
         self.gaps = []                     # [start, end] of the missing content
         self.gap_requests = []             # [t, t + seconds] as asked
-        self.eras = [Era(None, 0)]
+        self.eras = [Era(None, -args.seq_start)]
         self.resets = []                   # request times
         self.playlist_fetches = 0
         self.master_fetches = 0
@@ -607,13 +608,14 @@ class World:
     def segment_ok(self, ch, n, t):
         """Time index of segment number n if it can be served at t, else None."""
         era, cap = self.era_at(ch, t)
-        k = n + era.offset - self.seq0 if era.first is None else n + era.offset
+        k = n + era.offset
         if k > cap or (era.first is not None and k < era.first) or self.is_missing(ch, k):
             return None
         return k
 
-    def number(self, era, k):
-        return k + self.seq0 if era.first is None else k - era.offset
+    @staticmethod
+    def number(era, k):
+        return k - era.offset
 
     def media_playlist(self, ch, t, prefix=""):
         with self.lock:
@@ -773,7 +775,7 @@ class World:
                                        "effective": round(self.start(self.first_existing(ch, e.first)) + self.S, 3),
                                        "offset": e.offset + self.seq0}
                                       for e in ch.eras[1:]],
-                    "seq_offset": 0 if era.first is None else era.offset + self.seq0,
+                    "seq_offset": era.offset + self.seq0,
                     "reset_pending": pending,
                     "media_sequence": self.number(era, ks[0]) if ks else None,
                     "live_edge": self.number(era, ks[-1]) if ks else None,
@@ -1172,7 +1174,7 @@ def main(argv=None):
                          "95400 makes timestamps wrap about 40 s after the epoch)")
     ap.add_argument("--drm-rotate", action="store_true", help="every key request issues a new key and IV")
     ap.add_argument("--cache", type=int, default=0, metavar="N",
-                    help="shifted segments kept in memory (default max(32, 4 x window x 2))")
+                    help="shifted segments kept in memory (default max(32, 8 x window))")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
     if args.channels < 1 or args.window < 1:
