@@ -72,6 +72,7 @@ bench: build
 	bench/movistar.sh $(BUILD)
 	bench/catchup.sh $(BUILD)
 	bench/record.sh $(BUILD)
+	bench/hls_pvr.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN) $(FUZZ)

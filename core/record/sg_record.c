@@ -968,7 +968,12 @@ sg_route_delete_recording(sg_http_req_t *req, void *arg)
     /* the row stays, marked, so no timer records the programme again */
     sg_rec_exec(r, "UPDATE recordings SET state='deleted', updated=? WHERE channel=? AND start=?",
                 "iti", (int64_t)time(NULL), channel, start);
-    sg_log(SG_LOG_NOTICE, "record", "%s: deleted (%s)", rel, req->client);
+    if (rel[0]) {
+        sg_log(SG_LOG_NOTICE, "record", "%s: deleted (%s)", rel, req->client);
+    } else {
+        sg_log(SG_LOG_NOTICE, "record", "channel %s at %lld: queued, cancelled (%s)", channel,
+               start, req->client);
+    }
     sg_http_reply_json(req, 200, json_pack("{s:s,s:s}", "status", "deleted", "path", rel));
 }
 

@@ -562,6 +562,7 @@ hp_playlist_done(const sg_fetch_resp_t *r, void *arg)
     if (m.master) {
         const sg_m3u8_variant_t *v = hp_pick_variant(&m, c->variant);
         char *u = v ? hp_resolve(r->url, v->uri) : NULL;
+        long long bw = v ? (long long)v->bandwidth : 0;
         sg_m3u8_free(&m);
         if (u == NULL) {
             hp_fail(c, "%s: a master playlist without a usable variant", r->url);
@@ -569,8 +570,7 @@ hp_playlist_done(const sg_fetch_resp_t *r, void *arg)
         }
         free(c->media_url);
         c->media_url = u;
-        st->h->log(st->p, SG_LOG_INFO, "%s: variant %s (%lld b/s)", c->name, u,
-                   (long long)v->bandwidth);
+        st->h->log(st->p, SG_LOG_INFO, "%s: variant %s (%lld b/s)", c->name, u, bw);
         hp_schedule(c, 0);
         return;
     }

@@ -252,6 +252,20 @@ def test_error_bodies_and_404_bursts(env):
     # retries filled every hole: the numbers follow on
     seqs = [r[2] for r in rows]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
+    # segments slower than their own length: the parallel downloads keep up
+    fake.set(ch="cam0", slow=2500)
+    try:
+        n = len(index_rows(d, "cam0"))
+        rows = archived(d, "cam0", n + 6)
+    finally:
+        fake.set(ch="cam0", slow=0)
+    seqs = [r[2] for r in rows]
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
+    # what the plugin counted, as Prometheus reads it
+    assert d.metric("streamgate_hls_pvr_segments_total", {"channel": "cam0", "result": "stored"}) >= n
+    r = subprocess.run(["promtool", "check", "metrics"], input=d.metrics(), capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_sequence_reset_and_own_restart(env):
