@@ -738,14 +738,50 @@ hp_printf(hp_buf_t *b, const char *fmt, ...)
     }
 }
 
+static void
+hp_put(hp_buf_t *b, const char *p, size_t n)
+{
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 65536;
+        char *np;
+        while (cap < b->n + n + 1) cap *= 2;
+        if ((np = realloc(b->p, cap)) == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+}
+
+/* n >= 0 in decimal; at least width digits (zero-padded) */
+static size_t
+hp_utoa(char *out, int64_t n, int width)
+{
+    char tmp[24];
+    size_t l = 0, i;
+    do {
+        tmp[l++] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n > 0 || (int)l < width);
+    for (i = 0; i < l; i++) out[i] = tmp[l - 1 - i];
+    return l;
+}
+
 typedef struct hp_pl_s {
     hp_state_t *st;
     hp_chan_t *c;
     hp_buf_t body;
-    char base[512];
+    char prefix[640];   /* <base>/hls_pvr/<channel>/                        */
+    size_t prefix_len;
     int64_t max_ms, first_seq, prev_end, prev_seq, key_id;
     long n;
 } hp_pl_t;
+
+#define HP_HEAD_ROOM 256 /* the playlist's head goes in front of the segments */
 
 static int
 hp_pl_seg(void *arg, const hp_seg_t *g)
@@ -771,8 +807,22 @@ hp_pl_seg(void *arg, const hp_seg_t *g)
         }
         x->key_id = g->key_id;
     }
-    hp_printf(&x->body, "#EXTINF:%lld.%03lld,\n%s/hls_pvr/%s/%s\n", (long long)(g->duration_ms / 1000),
-              (long long)(g->duration_ms % 1000), x->base, x->c->name, g->path);
+    {
+        /* the hot path of a 24-hour playlist: no printf */
+        char line[48];
+        size_t l = 8;
+        int64_t d = g->duration_ms < 0 ? 0 : g->duration_ms;
+        memcpy(line, "#EXTINF:", 8);
+        l += hp_utoa(line + l, d / 1000, 1);
+        line[l++] = '.';
+        l += hp_utoa(line + l, d % 1000, 3);
+        line[l++] = ',';
+        line[l++] = '\n';
+        hp_put(&x->body, line, l);
+        hp_put(&x->body, x->prefix, x->prefix_len);
+        hp_put(&x->body, g->path, strlen(g->path));
+        hp_put(&x->body, "\n", 1);
+    }
     if (g->duration_ms > x->max_ms) x->max_ms = g->duration_ms;
     x->prev_end = g->start_ms + g->duration_ms;
     x->prev_seq = g->seq;
@@ -780,28 +830,41 @@ hp_pl_seg(void *arg, const hp_seg_t *g)
     return x->body.oom;
 }
 
-/* The archive between from and to as a playlist into out: VOD, or live (no
+/* The archive between from and to as a playlist: VOD, or live (no
  * PLAYLIST-TYPE, no ENDLIST). Segment URIs are <base>/hls_pvr/<ch>/<path>
- * (base "" gives absolute paths). The number of segments, -1 on error. */
+ * (base "" gives absolute paths). The text is out->p + *off, out->n - *off
+ * bytes (the head is written into room kept in front, so the segments are
+ * never copied). The number of segments, -1 on error. */
 static long
 hp_build_playlist(hp_state_t *st, hp_chan_t *c, const char *base, int64_t from, int64_t to, int live,
-                  hp_buf_t *out)
+                  hp_buf_t *out, size_t *off)
 {
     hp_pl_t x = {.st = st, .c = c};
+    char head[HP_HEAD_ROOM];
+    int hl;
     long n;
 
-    snprintf(x.base, sizeof(x.base), "%s", base);
+    x.prefix_len = (size_t)snprintf(x.prefix, sizeof(x.prefix), "%s/hls_pvr/%s/", base, c->name);
+    if (x.prefix_len >= sizeof(x.prefix)) return -1;
+    hp_put(&x.body, head, HP_HEAD_ROOM); /* the room */
     n = hp_store_range(st->store, c->name, from, to, hp_pl_seg, &x);
+    if (!live) hp_put(&x.body, "#EXT-X-ENDLIST\n", 15);
     if (n <= 0 || x.body.oom) {
         free(x.body.p);
         return x.body.oom ? -1 : n;
     }
-    hp_printf(out, "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:%lld\n#EXT-X-MEDIA-SEQUENCE:%lld\n",
-              (long long)((x.max_ms + 999) / 1000), (long long)(x.first_seq < 0 ? 0 : x.first_seq));
-    if (!live) hp_printf(out, "#EXT-X-PLAYLIST-TYPE:VOD\n");
-    hp_printf(out, "%.*s%s", (int)x.body.n, x.body.p, live ? "" : "#EXT-X-ENDLIST\n");
-    free(x.body.p);
-    return out->oom ? -1 : n;
+    hl = snprintf(head, sizeof(head),
+                  "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:%lld\n#EXT-X-MEDIA-SEQUENCE:%lld\n%s",
+                  (long long)((x.max_ms + 999) / 1000), (long long)(x.first_seq < 0 ? 0 : x.first_seq),
+                  live ? "" : "#EXT-X-PLAYLIST-TYPE:VOD\n");
+    if (hl <= 0 || hl >= HP_HEAD_ROOM) {
+        free(x.body.p);
+        return -1;
+    }
+    memcpy(x.body.p + HP_HEAD_ROOM - hl, head, (size_t)hl);
+    *out = x.body;
+    *off = HP_HEAD_ROOM - (size_t)hl;
+    return n;
 }
 
 /* Answer with the archive between from and to as a playlist; a JSON error
@@ -812,10 +875,11 @@ hp_send_playlist(hp_state_t *st, sg_hreq_t *r, hp_chan_t *c, int64_t from, int64
     const sg_host_t *h = st->h;
     hp_buf_t out = {0};
     char base[512], a[32], b[32];
+    size_t off = 0;
     long n;
 
     h->hreq_base_url(r, base, sizeof(base));
-    n = hp_build_playlist(st, c, base, from, to, live, &out);
+    n = hp_build_playlist(st, c, base, from, to, live, &out, &off);
     if (n < 0) {
         free(out.p);
         h->reply_error(r, 500, "the archive index cannot be read");
@@ -829,7 +893,7 @@ hp_send_playlist(hp_state_t *st, sg_hreq_t *r, hp_chan_t *c, int64_t from, int64
         return;
     }
     h->reply_header(r, "Cache-Control", "no-cache");
-    h->reply(r, 200, "application/vnd.apple.mpegurl", out.p, out.n);
+    h->reply(r, 200, "application/vnd.apple.mpegurl", out.p + off, out.n - off);
     free(out.p);
 }
 
@@ -1228,6 +1292,7 @@ hp_open(sg_session_t *s, void *state, void *sstate, const sg_stream_req_t *req)
     to = req->kind == SG_REQ_CATCHUP && req->duration > 0 ? (req->start + req->duration) * 1000 : 0;
     if (req->format == SG_FMT_HLS) {
         hp_buf_t out = {0};
+        size_t off = 0;
         long n;
         if (req->kind == SG_REQ_LIVE) {
             if (hp_store_last(st->store, c->name, &g) != SG_OK) {
@@ -1235,9 +1300,9 @@ hp_open(sg_session_t *s, void *state, void *sstate, const sg_stream_req_t *req)
                 return SG_DECLINED;
             }
             n = hp_build_playlist(st, c, "", g.start_ms - 5 * g.duration_ms + g.duration_ms / 2,
-                                  g.start_ms + 1, 1, &out);
+                                  g.start_ms + 1, 1, &out, &off);
         } else {
-            n = hp_build_playlist(st, c, "", from, to ? to : now, 0, &out);
+            n = hp_build_playlist(st, c, "", from, to ? to : now, 0, &out, &off);
         }
         if (n <= 0) {
             free(out.p);
@@ -1246,9 +1311,9 @@ hp_open(sg_session_t *s, void *state, void *sstate, const sg_stream_req_t *req)
             return n < 0 ? SG_ERROR : SG_DECLINED;
         }
         h->session_header(s, "Cache-Control", "no-cache");
-        h->session_ready(s, "application/vnd.apple.mpegurl", (int64_t)out.n);
+        h->session_ready(s, "application/vnd.apple.mpegurl", (int64_t)(out.n - off));
         if (!req->head) {
-            h->session_write(s, out.p, out.n);
+            h->session_write(s, out.p + off, out.n - off);
             h->session_end(s);
         }
         free(out.p);

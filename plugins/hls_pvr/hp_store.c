@@ -574,6 +574,7 @@ static void
 hp_row(sqlite3_stmt *st, hp_seg_t *g)
 {
     const unsigned char *path = sqlite3_column_text(st, 6);
+    size_t pl = (size_t)sqlite3_column_bytes(st, 6);
     g->start_ms = sqlite3_column_int64(st, 0);
     g->duration_ms = sqlite3_column_int64(st, 1);
     g->seq = sqlite3_column_int64(st, 2);
@@ -582,7 +583,9 @@ hp_row(sqlite3_stmt *st, hp_seg_t *g)
     g->key_id = sqlite3_column_int64(st, 5);
     g->clear_bytes = sqlite3_column_int64(st, 7);
     if (g->clear_bytes <= 0) g->clear_bytes = g->bytes;
-    snprintf(g->path, sizeof(g->path), "%s", path ? (const char *)path : "");
+    if (path == NULL || pl >= sizeof(g->path)) pl = 0;
+    if (pl) memcpy(g->path, path, pl);
+    g->path[pl] = 0;
 }
 
 int
