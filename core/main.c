@@ -24,6 +24,7 @@
 #include "metrics/sg_metrics.h"
 #include "net/sg_net.h"
 #include "net/sg_proxy.h"
+#include "net/sg_segfetch.h"
 #include "plugin/sg_plugin.h"
 #include "record/sg_record.h"
 #include "record/sg_timers_import.h"
@@ -309,6 +310,10 @@ sg_run(sg_daemon_t *d, const char *ready_file)
     if (sg_http_setup(d) != 0) goto out;
     d->proxy = sg_proxy_new(d->http, d->net);
     if (d->proxy == NULL) goto out;
+    d->segfetch = sg_segfetch_new(
+        d->net, (size_t)sg_conf_int(sg_conf_group(root, "cache", 0), "memory_mb") << 20);
+    if (d->segfetch == NULL) goto out;
+    sg_segfetch_metrics_init(d->segfetch);
     sg_catalog_set_reserved(d->catalog, sg_http_reserved_words(d->http));
     d->recorder = sg_recorder_new(d);
     if (sg_timers_new(d) == NULL) goto out;
@@ -341,7 +346,9 @@ out:
     d->hubs = NULL;
     if (d->tick) event_free(d->tick);
     d->tick = NULL;
-    sg_plugins_stop(d);
+    sg_plugins_stop(d); /* cancels the plugins' segment requests */
+    sg_segfetch_free(d->segfetch);
+    d->segfetch = NULL;
     sg_catalog_close(d->catalog);
     d->catalog = NULL;
     sg_proxy_free(d->proxy);

@@ -27,6 +27,7 @@ typedef struct sg_daemon_s {
     sg_http_server_t *http;
     sg_catalog_t *catalog;
     sg_net_t *net;
+    struct sg_segfetch_s *segfetch; /* the segment cache (host->seg_get) */
     struct sg_proxy_s *proxy;   /* image proxy routes (host->proxy_route) */
     sg_script_t *timers;        /* the rules until d->rules takes them */
     struct sg_timers_s *rules;  /* timer rules' passes (record/sg_timers) */

@@ -94,6 +94,12 @@ static const sg_conf_key_t sg_timers_keys[] = {
     {.name = NULL},
 };
 
+static const sg_conf_key_t sg_cache_keys[] = {
+    {.name = "memory_mb", .type = SG_CONF_INT, .def = "256", .min = 1, .max = 65536,
+     .help = "the segment cache's memory bound (HLS relays), MiB"},
+    {.name = NULL},
+};
+
 static const sg_conf_key_t sg_catalog_keys[] = {
     {.name = "retention_days", .type = SG_CONF_INT, .def = "8", .min = 1, .max = 3660,
      .help = "days of past programmes kept"},
@@ -107,6 +113,7 @@ const sg_conf_key_t sg_conf_root_keys[] = {
     {.name = "recordings", .type = SG_CONF_GROUP, .sub = sg_recordings_keys},
     {.name = "timers", .type = SG_CONF_GROUP, .sub = sg_timers_keys},
     {.name = "catalog", .type = SG_CONF_GROUP, .sub = sg_catalog_keys},
+    {.name = "cache", .type = SG_CONF_GROUP, .sub = sg_cache_keys},
     {.name = "plugin_dir", .type = SG_CONF_STRING, .def = "",
      .help = "where <name>.so plugins are; empty: the build tree or " SG_PLUGIN_DIR},
     /* Elements are validated by the plugin loader against each plugin's keys. */

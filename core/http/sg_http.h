@@ -96,6 +96,10 @@ int sg_http_route_exists(sg_http_server_t *s, const char *path);
 void sg_http_add_header(sg_http_req_t *r, const char *name, const char *fmt, ...) SG_PRINTF(3, 4);
 /* A whole body from memory (copied). */
 void sg_http_reply(sg_http_req_t *r, int status, const char *ctype, const void *body, size_t len);
+/* A whole body by reference, without a copy: cleanup(body, len, arg) runs
+ * once the server is done with the bytes (at once when nothing is sent). */
+void sg_http_reply_ref(sg_http_req_t *r, int status, const char *ctype, const void *body, size_t len,
+                       void (*cleanup)(const void *data, size_t len, void *arg), void *arg);
 /* A whole body from an evbuffer (drained into the response). */
 void sg_http_reply_buffer(sg_http_req_t *r, int status, const char *ctype, struct evbuffer *b);
 /* JSON error {"error": "..."} */

@@ -901,6 +901,25 @@ sg_http_reply(sg_http_req_t *r, int status, const char *ctype, const void *body,
 }
 
 void
+sg_http_reply_ref(sg_http_req_t *r, int status, const char *ctype, const void *body, size_t len,
+                  void (*cleanup)(const void *data, size_t len, void *arg), void *arg)
+{
+    int sent = 0;
+    if (r->state == SG_REQ_NEW) {
+        if (!sg_status_has_body(status)) len = 0;
+        sg_req_send_headers(r, status, ctype, (int64_t)len);
+        if (!r->is_head && len > 0 &&
+            evbuffer_add_reference(bufferevent_get_output(r->conn->bev), body, len,
+                                   (evbuffer_ref_cleanup_cb)cleanup, arg) == 0) {
+            r->body_bytes = len;
+            sent = 1;
+        }
+        sg_req_done(r);
+    }
+    if (!sent) cleanup(body, len, arg);
+}
+
+void
 sg_http_reply_buffer(sg_http_req_t *r, int status, const char *ctype, struct evbuffer *b)
 {
     size_t len = evbuffer_get_length(b);

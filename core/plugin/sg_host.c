@@ -16,6 +16,7 @@
 #include "net/sg_dns.h"
 #include "net/sg_net.h"
 #include "net/sg_proxy.h"
+#include "net/sg_segfetch.h"
 #include "plugin/sg_plugin.h"
 #include "stream/sg_hub.h"
 #include "stream/sg_session.h"
@@ -568,6 +569,110 @@ sg_host_hreq_on_close(sg_hreq_t *r, void (*cb)(void *arg), void *arg)
     hr->owner = arg;
 }
 
+/* ---- the segment cache --------------------------------------------------------------------- */
+
+struct sg_segreq_s {
+    struct sg_segreq_s *prev, *next;
+    sg_plugin_t *p;
+    sg_segwait_t *w;
+    sg_seg_done_pt done;
+    void *arg;
+};
+
+static void
+sg_segreq_unlink(sg_segreq_t *q)
+{
+    if (q->prev) {
+        q->prev->next = q->next;
+    } else {
+        q->p->segreqs = q->next;
+    }
+    if (q->next) q->next->prev = q->prev;
+}
+
+static void
+sg_host_seg_ready(void *arg, sg_seg_t *seg, int status, const char *why)
+{
+    sg_segreq_t *q = arg;
+    sg_seg_done_pt done = q->done;
+    void *darg = q->arg;
+    sg_segreq_unlink(q);
+    free(q);
+    done(darg, seg, status, why);
+}
+
+static int
+sg_host_seg_get(sg_plugin_t *p, const sg_seg_req_t *req, sg_seg_done_pt done, void *arg,
+                sg_segment_t **seg, sg_segreq_t **rq)
+{
+    sg_segfetch_t *f = p->d->segfetch;
+    sg_segreq_t *q;
+    const char *why = NULL;
+    int rc;
+
+    *seg = NULL;
+    if (rq) *rq = NULL;
+    if (f == NULL || done == NULL) return SG_ERROR;
+    q = calloc(1, sizeof(*q));
+    if (q == NULL) return SG_ERROR;
+    q->p = p;
+    q->done = done;
+    q->arg = arg;
+    rc = sg_segfetch_get(f, req, p->dns[0] ? p->dns : NULL, sg_host_seg_ready, q, seg, &q->w, &why);
+    if (rc != 0) {
+        free(q);
+        if (rc < 0) {
+            sg_log(SG_LOG_WARN, "plugin", "%s: segment %s: %s", p->name, req->url ? req->url : "",
+                   why);
+            return SG_ERROR;
+        }
+        return SG_OK;
+    }
+    q->next = p->segreqs;
+    if (q->next) q->next->prev = q;
+    p->segreqs = q;
+    if (rq) *rq = q;
+    return SG_AGAIN;
+}
+
+static void
+sg_host_seg_cancel(sg_segreq_t *q)
+{
+    if (q == NULL) return;
+    sg_segfetch_cancel(q->p->d->segfetch, q->w);
+    sg_segreq_unlink(q);
+    free(q);
+}
+
+static const uint8_t *
+sg_host_seg_data(const sg_segment_t *seg, size_t *len)
+{
+    *len = seg->len;
+    return seg->data;
+}
+
+static void
+sg_host_seg_release(sg_segment_t *seg)
+{
+    sg_seg_unref(seg);
+}
+
+static void
+sg_host_seg_sent(const void *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    sg_seg_unref(arg);
+}
+
+static void
+sg_host_reply_segment(sg_hreq_t *r, sg_segment_t *seg, const char *ctype)
+{
+    sg_http_add_header((sg_http_req_t *)r, "Cache-Control", "max-age=600");
+    sg_http_reply_ref((sg_http_req_t *)r, 200, ctype ? ctype : "video/mp2t", seg->data, seg->len,
+                      sg_host_seg_sent, seg);
+}
+
 /* ---- storage ---------------------------------------------------------------------------------- */
 
 static const char *
@@ -809,6 +914,7 @@ sg_host_release(sg_plugin_t *p)
     while (p->timers) sg_timer_unlink_free(p->timers);
     while (p->fetches) sg_host_fetch_cancel(p->fetches);
     while (p->dgrams) sg_dgram_unlink_free(p->dgrams);
+    while (p->segreqs) sg_host_seg_cancel(p->segreqs);
     for (sg_commit_t *c = sg_commits; c; c = c->next) {
         if (c->p == p) c->p = NULL;
     }
@@ -887,4 +993,9 @@ const sg_host_t sg_host_table = {
     .reply_file = sg_host_reply_file,
     .hreq_on_close = sg_host_hreq_on_close,
     .session_range = sg_session_range,
+    .seg_get = sg_host_seg_get,
+    .seg_cancel = sg_host_seg_cancel,
+    .seg_data = sg_host_seg_data,
+    .seg_release = sg_host_seg_release,
+    .reply_segment = sg_host_reply_segment,
 };

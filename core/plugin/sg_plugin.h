@@ -39,6 +39,7 @@ struct sg_plugin_s {
     char dns[64];             /* net_dns(): "ip[:port]", "" = system    */
     int sessions;
     struct sg_proute_s *routes; /* route(): freed with the plugin      */
+    struct sg_segreq_s *segreqs; /* seg_get() requests pending          */
     char metric_prefix[80];
     sg_daemon_t *d;
 };

@@ -209,7 +209,7 @@ sg_segcache_cancel(sg_segcache_t *c, sg_segwait_t *w)
 /* Wake every waiter of f (each gets its own reference to s, or NULL) and
  * free f. A callback may call back into the cache. */
 static void
-sg_fill_done(sg_segcache_t *c, sg_fill_t *f, sg_seg_t *s, const char *why)
+sg_fill_done(sg_segcache_t *c, sg_fill_t *f, sg_seg_t *s, int status, const char *why)
 {
     sg_segwait_t *w = f->waiters;
     sg_fill_unlink(c, f);
@@ -217,7 +217,7 @@ sg_fill_done(sg_segcache_t *c, sg_fill_t *f, sg_seg_t *s, const char *why)
     while (w) {
         sg_segwait_t *next = w->next;
         if (s) sg_seg_ref(s);
-        w->cb(w->arg, s, why);
+        w->cb(w->arg, s, status, why);
         free(w);
         w = next;
     }
@@ -239,7 +239,7 @@ sg_segcache_put(sg_segcache_t *c, const char *key, const void *data, size_t len,
         free(n);
         if (f) {
             c->st.failures++;
-            sg_fill_done(c, f, NULL, "out of memory");
+            sg_fill_done(c, f, NULL, 0, "out of memory");
         }
         return;
     }
@@ -272,19 +272,19 @@ sg_segcache_put(sg_segcache_t *c, const char *key, const void *data, size_t len,
     {
         int was_indexed = n->indexed;
         sg_seg_ref(n);
-        if (f) sg_fill_done(c, f, n, NULL);
+        if (f) sg_fill_done(c, f, n, 200, NULL);
         if (!was_indexed) sg_seg_unref(n); /* the reference no index took */
         sg_seg_unref(n);
     }
 }
 
 void
-sg_segcache_fail(sg_segcache_t *c, const char *key, const char *why)
+sg_segcache_fail(sg_segcache_t *c, const char *key, int status, const char *why)
 {
     sg_fill_t *f = sg_fill_find(c, key, sg_seg_hash(key));
     if (f == NULL) return;
     c->st.failures++;
-    sg_fill_done(c, f, NULL, why ? why : "failed");
+    sg_fill_done(c, f, NULL, status, why ? why : "failed");
 }
 
 int
@@ -303,7 +303,7 @@ void
 sg_segcache_free(sg_segcache_t *c)
 {
     if (c == NULL) return;
-    while (c->fills) sg_fill_done(c, c->fills, NULL, "shutting down");
+    while (c->fills) sg_fill_done(c, c->fills, NULL, 0, "shutting down");
     while (c->lru_head) sg_seg_unindex(c, c->lru_head);
     free(c);
 }

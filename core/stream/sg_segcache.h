@@ -35,8 +35,9 @@ typedef struct sg_seg_s {
 } sg_seg_t;
 
 /* A waiter's callback: seg is a reference the callee owns (release with
- * sg_seg_unref), or NULL with why when the fill failed. */
-typedef void (*sg_seg_ready_pt)(void *arg, sg_seg_t *seg, const char *why);
+ * sg_seg_unref), or NULL with the filler's status (an upstream HTTP status,
+ * or 0) and why when the fill failed. */
+typedef void (*sg_seg_ready_pt)(void *arg, sg_seg_t *seg, int status, const char *why);
 
 typedef struct sg_segcache_stats_s {
     uint64_t hits, misses, fills, waits, evictions, expired, failures;
@@ -66,7 +67,7 @@ void sg_segcache_cancel(sg_segcache_t *c, sg_segwait_t *w);
  * a key that nobody filled stores it as well (a prefetch). */
 void sg_segcache_put(sg_segcache_t *c, const char *key, const void *data, size_t len,
                      int64_t ttl_ms, int64_t now_ms);
-void sg_segcache_fail(sg_segcache_t *c, const char *key, const char *why);
+void sg_segcache_fail(sg_segcache_t *c, const char *key, int status, const char *why);
 /* Whether key is being filled right now. */
 int sg_segcache_inflight(sg_segcache_t *c, const char *key);
 

@@ -105,6 +105,8 @@ static const sg_conf_key_t tp_keys[] = {
     {.name = "publish", .type = SG_CONF_BOOL, .def = "true",
      .help = "publish channels and EPG at start (false: rely on the stored catalog)"},
     {.name = "options", .type = SG_CONF_GROUP, .sub = tp_options_keys},
+    {.name = "seg_route", .type = SG_CONF_BOOL, .def = "false",
+     .help = "serve GET /<name>/seg?url=U through the segment cache (host->seg_get)"},
     {.name = NULL},
 };
 
@@ -271,6 +273,73 @@ tp_tick(void *arg)
     st->host->metric_add(st->ticks, NULL, 1);
 }
 
+/* GET /<name>/seg?url=U[&ttl_ms=N][&any=1]: U through the segment cache */
+typedef struct tp_segget_s {
+    tp_state_t *st;
+    sg_hreq_t *r;
+    sg_segreq_t *rq;
+} tp_segget_t;
+
+static void
+tp_seg_done(void *arg, sg_segment_t *seg, int status, const char *why)
+{
+    tp_segget_t *x = arg;
+    const sg_host_t *h = x->st->host;
+    h->hreq_on_close(x->r, NULL, NULL);
+    if (seg) {
+        h->reply_segment(x->r, seg, NULL);
+    } else {
+        h->reply_error(x->r, 502, "upstream: %s (HTTP %d)", why ? why : "failed", status);
+    }
+    free(x);
+}
+
+static void
+tp_seg_gone(void *arg)
+{
+    tp_segget_t *x = arg;
+    x->st->host->seg_cancel(x->rq);
+    free(x);
+}
+
+static void
+tp_route_seg(sg_hreq_t *r, void *arg)
+{
+    tp_state_t *st = arg;
+    const sg_host_t *h = st->host;
+    char url[1024], num[32];
+    sg_seg_req_t req = {.url = url, .mpegts = 1};
+    sg_segment_t *seg = NULL;
+    tp_segget_t *x;
+
+    if (h->hreq_arg(r, "url", url, sizeof(url)) < 0) {
+        h->reply_error(r, 400, "url is required");
+        return;
+    }
+    if (h->hreq_arg(r, "ttl_ms", num, sizeof(num)) > 0) req.ttl_ms = atoll(num);
+    if (h->hreq_arg(r, "any", num, sizeof(num)) > 0) req.mpegts = 0;
+    x = calloc(1, sizeof(*x));
+    if (x == NULL) {
+        h->reply_error(r, 503, "out of memory");
+        return;
+    }
+    x->st = st;
+    x->r = r;
+    switch (h->seg_get(st->p, &req, tp_seg_done, x, &seg, &x->rq)) {
+    case SG_OK:
+        free(x);
+        h->reply_segment(r, seg, NULL);
+        break;
+    case SG_AGAIN:
+        h->hreq_on_close(r, tp_seg_gone, x);
+        break;
+    default:
+        free(x);
+        h->reply_error(r, 400, "refused: see the log");
+        break;
+    }
+}
+
 static int
 tp_init(sg_plugin_t *p, void *state, const sg_host_t *host)
 {
@@ -291,6 +360,11 @@ tp_init(sg_plugin_t *p, void *state, const sg_host_t *host)
         return SG_ERROR;
     }
     if (host->event_base(p) == NULL) return SG_ERROR;
+    if (host->conf_bool(c, "seg_route")) {
+        char path[96];
+        snprintf(path, sizeof(path), "/%s/seg", host->name(p));
+        if (host->route(p, path, SG_ROUTE_GET, tp_route_seg, st) != SG_OK) return SG_ERROR;
+    }
     st->kbps = host->conf_int(c, "bitrate_kbps");
     st->speed = host->conf_float(c, "speed");
     st->media = host->strdup(p, host->conf_string(c, "media"));

@@ -5,16 +5,17 @@
 #include "stream/sg_segcache.h"
 
 typedef struct {
-    int calls;
+    int calls, status;
     sg_seg_t *seg;
     const char *why;
 } got_t;
 
 static void
-ready(void *arg, sg_seg_t *seg, const char *why)
+ready(void *arg, sg_seg_t *seg, int status, const char *why)
 {
     got_t *g = arg;
     g->calls++;
+    g->status = status;
     if (g->seg) sg_seg_unref(g->seg);
     g->seg = seg;
     g->why = why;
@@ -42,6 +43,7 @@ test_single_flight(void)
     sg_segcache_put(c, "ch1/100", "0123456789", 10, 5000, 0);
     CHECK_INT(a.calls, 1);
     CHECK_INT(b.calls, 1);
+    CHECK_INT(a.status, 200);
     CHECK_INT(x.calls, 0);
     CHECK(a.seg && a.seg == b.seg && a.seg->len == 10 && memcmp(a.seg->data, "0123456789", 10) == 0);
     CHECK_INT(sg_segcache_inflight(c, "ch1/100"), 0);
@@ -52,8 +54,9 @@ test_single_flight(void)
     /* expired: a miss, and a new fill */
     CHECK_INT(sg_segcache_get(c, "ch1/100", 5000, ready, &x, &seg, &wx, &fill), 0);
     CHECK_INT(fill, 1);
-    sg_segcache_fail(c, "ch1/100", "HTTP 404");
+    sg_segcache_fail(c, "ch1/100", 404, "HTTP 404");
     CHECK_INT(x.calls, 1);
+    CHECK_INT(x.status, 404);
     CHECK(x.seg == NULL && x.why && strcmp(x.why, "HTTP 404") == 0);
     sg_segcache_stats(c, &st);
     CHECK_INT(st.fills, 2);
@@ -91,7 +94,7 @@ test_lru_bytes(void)
     CHECK_INT(st.evictions, 1);
     CHECK_INT(sg_segcache_get(c, "b", 1, ready, &g, &seg, &w, &fill), 0); /* gone */
     CHECK_INT(fill, 1);
-    sg_segcache_fail(c, "b", "test");
+    sg_segcache_fail(c, "b", 0, "test");
     /* evicting a held entry keeps its bytes for the holder */
     sg_segcache_put(c, "d", buf, 40, 1000, 0);
     sg_segcache_put(c, "e", buf, 40, 1000, 0);

@@ -33,6 +33,8 @@ typedef struct sg_fetch_s sg_fetch_t;     /* one HTTP client request      */
 typedef struct sg_status_s sg_status_t;   /* the plugin's /api/status part */
 typedef struct sg_dgram_s sg_dgram_t;   /* one datagram socket         */
 typedef struct sg_hreq_s sg_hreq_t;     /* one HTTP request to a plugin route */
+typedef struct sg_seg_s sg_segment_t;   /* a held segment of the cache   */
+typedef struct sg_segreq_s sg_segreq_t; /* a pending segment request     */
 typedef struct sg_host_s sg_host_t;
 
 /* Log levels (nginx/syslog order). Integration tests fail on any emerg,
@@ -173,6 +175,21 @@ typedef struct sg_fetch_resp_s {
     const char *url;            /* the effective URL after redirects          */
     double seconds;             /* total transfer time                        */
 } sg_fetch_resp_t;
+
+/* A segment through the shared segment cache (ABI 1.5). */
+typedef struct sg_seg_req_s {
+    const char *url;            /* http://, https://                          */
+    const char *key;            /* cache key; NULL = the URL                  */
+    int64_t ttl_ms;             /* how long it is kept; 0 = 60 s              */
+    long timeout_ms;            /* 0 = 15000                                  */
+    size_t max_bytes;           /* 0 = 64 MiB                                 */
+    int mpegts;                 /* refuse a body without MPEG-TS sync bytes   */
+    const char *const *headers; /* NULL-terminated "Name: value", may be NULL */
+} sg_seg_req_t;
+
+/* seg: a reference the callee owns (seg_release or reply_segment), or NULL
+ * with the upstream's HTTP status (0 when there was none) and why. */
+typedef void (*sg_seg_done_pt)(void *arg, sg_segment_t *seg, int status, const char *why);
 
 /* Called once per fetch on the loop thread, unless cancelled first. resp
  * and everything it points to is valid only during the call. */
@@ -396,6 +413,24 @@ struct sg_host_s {
      * satisfiable, the session is already failing with 416; return SG_ERROR
      * from open(). Accept-Ranges is sent in every case. */
     int (*session_range)(sg_session_t *s, int64_t total, int64_t *first, int64_t *last);
+
+    /* ---- the segment cache (ABI 1.5) ------------------------------------ */
+    /* A segment from the process-wide cache (cache.memory_mb): a hit is
+     * SG_OK with *seg set (a reference for the caller, done is not called);
+     * otherwise SG_AGAIN and done(arg, ...) later, exactly once unless
+     * seg_cancel(*rq) came first. However many ask for one key at once, the
+     * upstream is fetched once; a failed or refused body (not 200, text,
+     * no TS sync with mpegts) is cached by no one. SG_ERROR: refused at
+     * once (bad URL; logged). Pending requests are cancelled when the
+     * plugin stops. */
+    int (*seg_get)(sg_plugin_t *p, const sg_seg_req_t *req, sg_seg_done_pt done, void *arg,
+                   sg_segment_t **seg, sg_segreq_t **rq);
+    void (*seg_cancel)(sg_segreq_t *rq);
+    const uint8_t *(*seg_data)(const sg_segment_t *seg, size_t *len);
+    void (*seg_release)(sg_segment_t *seg);
+    /* Answer with the segment's bytes without copying them; takes the
+     * reference. content_type NULL = video/mp2t. */
+    void (*reply_segment)(sg_hreq_t *r, sg_segment_t *seg, const char *content_type);
 };
 
 #endif /* SG_HOST_H */
