@@ -44,12 +44,7 @@ cat >"$W/sg.conf" <<EOF
 server = { listen = [ "127.0.0.1:0" ]; state_dir = "$W/state"; log_level = "warn"; access_log = false; };
 plugins = ( { name = "hls_pvr"; dir = "$W/archive"; channels = ( ${chans%,} ); } );
 EOF
-"$SG" -c "$W/sg.conf" --ready-file "$W/ready" >"$W/sg.log" 2>&1 &
-SGPID=$!
-PIDS="$PIDS $SGPID"
-i=0
-until [ -s "$W/ready" ]; do i=$((i + 1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done
-BASE=$(cat "$W/ready")
+bench_start "$W/sg.conf" "$W/sg.log"
 echo "bench: streamgate archiving, $SECS s measured after 10 s" >&2
 sleep 10
 c0=$(cpu "$SGPID")
@@ -94,13 +89,7 @@ server = { listen = [ "127.0.0.1:0" ]; state_dir = "$W/state2"; log_level = "war
 plugins = ( { name = "hls_pvr"; dir = "$W/archive2"; channels = (
   { name = "day"; source = "http://127.0.0.1:9/none.m3u8"; depth_hours = 48.0; } ); } );
 EOF
-rm -f "$W/ready"
-"$SG" -c "$W/sg2.conf" --ready-file "$W/ready" >"$W/sg2.log" 2>&1 &
-SGPID=$!
-PIDS="$PIDS $SGPID"
-i=0
-until [ -s "$W/ready" ]; do i=$((i + 1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done
-BASE=$(cat "$W/ready")
+bench_start "$W/sg2.conf" "$W/sg2.log"
 python3 - "$W/archive2/index.db" "$W/seed.db" "$BASE" >"$W/pl.txt" <<'PY'
 import sqlite3, sys, time, urllib.request
 idx, seed, base = sys.argv[1:4]

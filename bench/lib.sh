@@ -52,7 +52,13 @@ server = { listen = [ "127.0.0.1:0" ]; state_dir = "$W/state"; log_level = "$1";
 plugins = ( { name = "movistar"; iptv_address = "127.0.0.1"; dns = ""; appserver = [ "$APPSERVER" ]; } );
 ${2:-}
 EOF
-    "$SG" -c "$W/sg.conf" --ready-file "$W/ready" >"$W/sg.log" 2>&1 &
+    bench_start "$W/sg.conf" "$W/sg.log"
+}
+# Start streamgate with a configuration file (its output to the log file)
+# and wait until it accepts: sets SGPID and BASE.
+bench_start() {
+    rm -f "$W/ready"
+    "$SG" -c "$1" --ready-file "$W/ready" >"$2" 2>&1 &
     SGPID=$!
     PIDS="$PIDS $SGPID"
     i=0

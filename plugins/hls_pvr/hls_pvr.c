@@ -1118,17 +1118,6 @@ hp_seg_close(hp_sess_t *x)
     x->discard = 0;
 }
 
-static int
-hp_hex16(const char *hex, uint8_t *out)
-{
-    for (int i = 0; i < 16; i++) {
-        unsigned v;
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1) return -1;
-        out[i] = (uint8_t)v;
-    }
-    return 0;
-}
-
 /* Open the next segment and position it at x->skip clear bytes in: 1 open,
  * 0 skipped whole (try the next), -1 failed (the session is ended). */
 static int
@@ -1153,8 +1142,8 @@ hp_seg_open(hp_sess_t *x, const hp_seg_t *g)
     }
     if (g->key_id) {
         hp_key_t k;
-        if (hp_store_key(x->st->store, g->key_id, &k) != SG_OK || hp_hex16(k.key, key) ||
-            hp_hex16(k.iv, iv)) {
+        if (hp_store_key(x->st->store, g->key_id, &k) != SG_OK || hp_unhex(k.key, key, 16) ||
+            hp_unhex(k.iv, iv, 16)) {
             h->session_fail(x->s, 500, "a segment's key is missing from the index");
             return -1;
         }

@@ -92,7 +92,7 @@ hp_mkdirs(char *path)
     return 0;
 }
 
-static int
+int
 hp_unhex(const char *hex, uint8_t *out, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

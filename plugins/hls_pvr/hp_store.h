@@ -51,6 +51,9 @@ typedef struct hp_put_s {
 typedef void (*hp_stored_pt)(void *arg, const char *channel, int ok, int64_t bytes,
                              const char *why);
 
+/* n bytes from exactly 2n hex digits: 0, or -1. */
+int hp_unhex(const char *hex, uint8_t *out, size_t n);
+
 /* Open (and create) the index, start the writer thread. NULL with *why. */
 hp_store_t *hp_store_open(const sg_host_t *h, sg_plugin_t *p, const char *dir,
                           hp_stored_pt stored, void *arg, char *why, size_t whylen);
