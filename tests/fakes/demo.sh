@@ -46,9 +46,14 @@ mkdir -p var/demo/hls
 python3 tests/fakes/hls/fake_hls.py --port 18081 --media-dir var/demo/hls-media \
     >var/demo/hls/ready.txt 2>var/demo/hls/fake.log &
 hl=$!
+# The simulated 4gtv origin (signing, computed segment names) for 4gtv.
+mkdir -p var/demo/4gtv
+python3 tests/fakes/4gtv/fake_4gtv.py --port 18082 --media-dir var/demo/hls-media \
+    >var/demo/4gtv/ready.txt 2>var/demo/4gtv/fake.log &
+tv=$!
 "./$BUILD/streamgate" -c etc/demo.conf --ready-file var/demo/ready &
 pid=$!
-trap 'kill -TERM $pid $mc $mv $hl 2>/dev/null; wait $pid' INT TERM
+trap 'kill -TERM $pid $mc $mv $hl $tv 2>/dev/null; wait $pid' INT TERM
 i=0
 while [ ! -s var/demo/ready ]; do
     i=$((i + 1))
@@ -79,6 +84,9 @@ cat <<MSG
   HLS archive (simulated origin; a minute of archive after a minute):
       $base/streamer/cam0.m3u8?startTimestamp=$(( $(date +%s) - 60 ))
       $base/streamer/cam0/metadata?startTimestamp=$(( $(date +%s) - 3600 ))
+  4gtv (simulated origin; playlists computed from the clock):
+      $base/4gtv/online.m3u8?fid=4gtv-4gtv001&hd=720    $base/4gtv-live007/mpegts
+      $base/4gtv/program.m3u?name=online                 $base/4gtv/epg.xml
   udpxy URL of the same group:        $base/udp/239.255.42.1:5000
   udpxy-style status page:            $base/status
   Catchup:  $base/demo1/timeshift_abs-$(( $(date +%s) - 3600 )).ts   (one hour ago)
@@ -87,4 +95,4 @@ cat <<MSG
 
 MSG
 wait $pid
-kill $mc $mv $hl 2>/dev/null || true
+kill $mc $mv $hl $tv 2>/dev/null || true
