@@ -310,8 +310,12 @@ sg_run(sg_daemon_t *d, const char *ready_file)
     if (sg_http_setup(d) != 0) goto out;
     d->proxy = sg_proxy_new(d->http, d->net);
     if (d->proxy == NULL) goto out;
-    d->segfetch = sg_segfetch_new(
-        d->net, (size_t)sg_conf_int(sg_conf_group(root, "cache", 0), "memory_mb") << 20);
+    {
+        const sg_conf_t *cache = sg_conf_group(root, "cache", 0);
+        d->segfetch = sg_segfetch_new(
+            d->net, d->base, (size_t)sg_conf_int(cache, "memory_mb") << 20,
+            strcmp(sg_conf_string(cache, "backend"), "redis") == 0 ? sg_conf_string(cache, "redis") : "");
+    }
     if (d->segfetch == NULL) goto out;
     sg_segfetch_metrics_init(d->segfetch);
     sg_catalog_set_reserved(d->catalog, sg_http_reserved_words(d->http));

@@ -94,7 +94,13 @@ static const sg_conf_key_t sg_timers_keys[] = {
     {.name = NULL},
 };
 
+static const char *const sg_cache_backends[] = {"memory", "redis", NULL};
+
 static const sg_conf_key_t sg_cache_keys[] = {
+    {.name = "backend", .type = SG_CONF_STRING, .def = "memory", .choices = sg_cache_backends,
+     .help = "memory: this node's; redis: shared by the nodes using one Redis server"},
+    {.name = "redis", .type = SG_CONF_STRING, .def = "",
+     .help = "the Redis server: \"unix:/path\" or \"host:port\""},
     {.name = "memory_mb", .type = SG_CONF_INT, .def = "256", .min = 1, .max = 65536,
      .help = "the segment cache's memory bound (HLS relays), MiB"},
     {.name = NULL},

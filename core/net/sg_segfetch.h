@@ -4,17 +4,29 @@
  * client however many ask at the same moment, and kept for its TTL. Bodies
  * that are not what was asked for (a non-200 status, a text body, no
  * MPEG-TS sync when mpegts is set) are handed to no one and never cached.
+ *
+ * With a Redis server (cache.backend = "redis") the memory cache is the
+ * first tier and Redis the second, shared by every node: a node missing a
+ * segment GETs it from Redis; when it is not there it takes a lock key
+ * (SET NX PX) and fetches it, storing it for the others, who poll for it
+ * meanwhile. So N nodes fetch each segment once.
  * Behind host->seg_get (ABI 1.5).
  */
 #ifndef SG_SEGFETCH_H
 #define SG_SEGFETCH_H
 
 #include "net/sg_net.h"
+
+struct event_base;
 #include "stream/sg_segcache.h"
 
 typedef struct sg_segfetch_s sg_segfetch_t;
 
-sg_segfetch_t *sg_segfetch_new(sg_net_t *net, size_t max_bytes);
+/* redis: "" (this node's memory only), "unix:/path" or "host:port" (the
+ * shared tier: several nodes fetch each segment once; while it is
+ * unreachable the cache is this node's memory, retried every 5 s). */
+sg_segfetch_t *sg_segfetch_new(sg_net_t *net, struct event_base *base, size_t max_bytes,
+                               const char *redis);
 void sg_segfetch_free(sg_segfetch_t *f);
 void sg_segfetch_metrics_init(sg_segfetch_t *f);
 

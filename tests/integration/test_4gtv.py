@@ -217,3 +217,35 @@ def test_seed_endpoints_and_guide(env, tmp_path):
     m3u = d.get("/channels.m3u")[2].decode()
     assert 'tvg-id="4gtv-4gtv001"' in m3u and "/4gtv-4gtv001/mpegts" in m3u
     wait_for(lambda: b"<programme" in d.get("/guide.xml")[2], timeout=30, what="the unified guide")
+
+
+def test_two_nodes_one_redis_one_fetch(env, tmp_path):
+    """The seed's multi-server distribution: two streamgate nodes sharing one
+    Redis; the second node's clients cost the upstream nothing."""
+    from test_segcache import Redis
+    d0, fake = env
+    redis = Redis(str(tmp_path))
+    nodes = []
+    try:
+        for i in range(2):
+            os.makedirs(str(tmp_path / ("n%d" % i)))
+            n = Daemon(str(tmp_path / ("n%d" % i)))
+            n.start(plugins=[plugin_conf(fake)],
+                    extra={"cache": {"backend": "redis", "redis": "unix:" + redis.sock}})
+            nodes.append(n)
+        fid = "litv-ftv13"
+        st, h, body = nodes[0].request("GET", "/4gtv/online.m3u8?fid=%s&hd=480" % fid)
+        assert st == 200
+        seq = int(re.search(r"seq=(\d+)", entries(body.decode())[-1]).group(1))
+        key = "480:%d" % seq
+        path = "/4gtv/call.ts?fid=%s&seq=%d&hd=480" % (fid, seq)
+        st, h, a = nodes[0].request("GET", path, timeout=30)
+        assert st == 200 and fake.stats(fid)["segments"][key] == 1
+        with concurrent.futures.ThreadPoolExecutor(20) as pool:
+            got = list(pool.map(lambda _: nodes[1].request("GET", path, timeout=30), range(20)))
+        assert all(s == 200 and b == a for s, _, b in got)
+        assert fake.stats(fid)["segments"][key] == 1, "the second node's clients: zero fetches"
+    finally:
+        for n in nodes:
+            n.stop()
+        redis.stop()
