@@ -74,6 +74,7 @@ bench: build
 	bench/catchup.sh $(BUILD)
 	bench/record.sh $(BUILD)
 	bench/hls_pvr.sh $(BUILD)
+	bench/4gtv.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN) $(FUZZ)

@@ -40,7 +40,7 @@ stop_sg() { kill "$SGPID"; wait "$SGPID" || true; SGPID=""; }
 # ---- 1. idle RSS, all four plugins --------------------------------------------
 cat >"$W/idle.conf" <<EOF
 server = { listen = [ "127.0.0.1:0" ]; state_dir = "$W/state"; access_log = false; };
-plugins = ( { name = "movistar"; }, { name = "4gtv"; }, { name = "hls_pvr"; }, { name = "ustream"; } );
+plugins = ( { name = "movistar"; }, { name = "4gtv"; }, { name = "hls_pvr"; dir = "$W/archive"; }, { name = "ustream"; } );
 EOF
 start_sg "$W/idle.conf"
 sleep 1 # let start-up settle: this is a measurement, not a test

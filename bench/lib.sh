@@ -13,6 +13,9 @@ bench_init() {
     MCSEND="$ROOT/$BUILD/tests/fakes/mcsend"
     SGBENCH="$ROOT/$BUILD/bench/sgbench"
     W=$(mktemp -d "/tmp/$1-XXXXXX")
+    # readable by nginx's workers (they run as nobody): a 700 folder gives
+    # them 403s, and a peer answering 403s is no peer
+    chmod 755 "$W"
     PIDS=""
     HZ=$(getconf CLK_TCK)
     trap bench_cleanup EXIT INT TERM

@@ -461,6 +461,9 @@ sg_http_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr 
         free(c);
         return;
     }
+    /* a whole file or cached segment in a few writes, not 16 KiB at a time
+     * (libevent's default) with a loop turn each */
+    bufferevent_set_max_single_write(c->bev, 1u << 20);
     SG_LIST_PUSH(&s->conns, c);
     s->nconns++;
     if (s->conf.nallow > 0 && !sg_cidr_list_match(s->conf.allow, s->conf.nallow, sa)) {

@@ -740,14 +740,14 @@ tv_publish(tv_state_t *st)
 static void
 tv_xml_time(char *buf, size_t n, int64_t t)
 {
-    time_t tt = (time_t)(t + 8 * 3600);
+    time_t tt = (time_t)t;
     struct tm tm;
     gmtime_r(&tt, &tm);
-    strftime(buf, n, "%Y%m%d%H%M%S +0800", &tm);
+    strftime(buf, n, "%Y%m%d%H%M%S +0000", &tm);
 }
 
-/* /4gtv/epg.xml: XMLTV from the programme lists (times in +0800, as the
- * original's; the unified /guide.xml has them too). */
+/* /4gtv/epg.xml: XMLTV from the programme lists, their +0800 times
+ * normalised to UTC (the unified /guide.xml has them too). */
 static void
 tv_route_epg(sg_hreq_t *r, void *arg)
 {

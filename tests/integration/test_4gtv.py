@@ -213,7 +213,11 @@ def test_seed_endpoints_and_guide(env, tmp_path):
     r = run(["xmllint", "--noout", xml], timeout=30)
     assert r.returncode == 0, r.stderr
     text = open(xml, encoding="utf-8").read()
-    assert "+0800" in text and "&amp;" in text and "&lt;Classic&gt;" in text
+    assert "+0000" in text and "+0800" not in text, "times normalised to UTC"
+    assert "&amp;" in text and "&lt;Classic&gt;" in text
+    # the fake's first programme: yesterday 00:00 +0800 is 16:00 UTC the day before
+    first = re.search(r'<programme start="(\d{14}) \+0000"', text).group(1)
+    assert first.endswith("160000"), first
     m3u = d.get("/channels.m3u")[2].decode()
     assert 'tvg-id="4gtv-4gtv001"' in m3u and "/4gtv-4gtv001/mpegts" in m3u
     wait_for(lambda: b"<programme" in d.get("/guide.xml")[2], timeout=30, what="the unified guide")
