@@ -422,6 +422,23 @@ sg_curl_running(void *ctx)
     return n;
 }
 
+static int
+sg_curl_resolve(const char *base, const char *ref, char *out, size_t n)
+{
+    CURLU *u = curl_url();
+    char *s = NULL;
+    int rc = -1;
+    if (u && curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_URL, ref, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK && strlen(s) < n) {
+        memcpy(out, s, strlen(s) + 1);
+        rc = 0;
+    }
+    curl_free(s);
+    curl_url_cleanup(u);
+    return rc;
+}
+
 __attribute__((visibility("default"))) const sg_net_ops_t sg_curl_module = {
     .version = SG_NET_MODULE_VERSION,
     .create = sg_curl_create,
@@ -433,4 +450,5 @@ __attribute__((visibility("default"))) const sg_net_ops_t sg_curl_module = {
     .header = sg_curl_header,
     .version_text = sg_curl_version_text,
     .running = sg_curl_running,
+    .resolve = sg_curl_resolve,
 };

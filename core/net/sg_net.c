@@ -274,6 +274,13 @@ sg_net_header(sg_net_t *n, const sg_fetch_resp_t *resp, const char *name)
 }
 
 int
+sg_net_resolve(sg_net_t *n, const char *base, const char *ref, char *out, size_t len)
+{
+    if (sg_net_load(n) != 0) return -1;
+    return n->ops->resolve(base, ref, out, len);
+}
+
+int
 sg_net_running(sg_net_t *n)
 {
     return n->ops ? n->ops->running(n->ctx) : 0;

@@ -14,7 +14,7 @@ typedef struct sg_net_s sg_net_t;
 
 /* The table sg_curl.so exports as sg_curl_module (internal ABI: both sides
  * are built from this tree, the version guards against a stale file). */
-#define SG_NET_MODULE_VERSION 2
+#define SG_NET_MODULE_VERSION 3
 
 typedef void (*sg_net_log_pt)(int level, const char *fmt, ...);
 
@@ -32,6 +32,8 @@ typedef struct sg_net_ops_s {
     const char *(*header)(const sg_fetch_resp_t *resp, const char *name);
     const char *(*version_text)(void);
     int (*running)(void *ctx);
+    /* ref resolved against base (RFC 3986, libcurl's URL API): 0, or -1 */
+    int (*resolve)(const char *base, const char *ref, char *out, size_t n);
 } sg_net_ops_t;
 
 sg_net_t *sg_net_new(struct event_base *base, const char *module_dir);
@@ -45,6 +47,8 @@ void *sg_net_fetch(sg_net_t *n, const sg_fetch_req_t *req, void **share, const c
 void sg_net_cancel(sg_net_t *n, void *handle);
 void sg_net_share_free(sg_net_t *n, void *share);
 const char *sg_net_header(sg_net_t *n, const sg_fetch_resp_t *resp, const char *name);
+/* ref resolved against base into out (loads the module): 0, or -1. */
+int sg_net_resolve(sg_net_t *n, const char *base, const char *ref, char *out, size_t len);
 /* Transfers in flight; 0 when libcurl was never loaded. */
 int sg_net_running(sg_net_t *n);
 int sg_net_loaded(sg_net_t *n);

@@ -998,4 +998,5 @@ const sg_host_t sg_host_table = {
     .seg_data = sg_host_seg_data,
     .seg_release = sg_host_seg_release,
     .reply_segment = sg_host_reply_segment,
+    .session_hls = sg_session_hls,
 };

@@ -13,6 +13,8 @@
 #include "metrics/sg_metrics.h"
 #include "plugin/sg_plugin.h"
 #include "record/sg_record.h"
+#include "net/sg_segfetch.h"
+#include "stream/sg_hlsread.h"
 #include "stream/sg_hub.h"
 #include "util/sg_list.h"
 #include "util/sg_log.h"
@@ -38,6 +40,7 @@ struct sg_session_s {
     int ending;            /* finaliser scheduled                       */
     int waiting;           /* write returned SG_AGAIN: resume() owed    */
     int status;            /* 206 after session_range(), else 200       */
+    sg_hlsread_t *hls;     /* session_hls(): the core feeds it          */
     struct event *fin_ev;
     uint64_t t0_us, bytes;
     int first;
@@ -154,6 +157,8 @@ sg_session_finalize(sg_session_t *s)
         s->hc = NULL;
     }
     sg_session_detach(s, 503, "shutting down");
+    sg_hlsread_free(s->hls);
+    s->hls = NULL;
     if (s->opened && s->p && s->p->prov.close) {
         s->opened = 0;
         s->p->prov.close(s, s->p->state, s->state);
@@ -214,7 +219,11 @@ sg_session_drained(sg_http_req_t *r, void *arg)
     if (!s->waiting || s->ending) return;
     s->waiting = 0;
     sg_http_stream_watermark(r, 0);
-    if (s->p && s->p->prov.resume) s->p->prov.resume(s, s->p->state, s->state);
+    if (s->hls) {
+        sg_hlsread_resume(s->hls);
+    } else if (s->p && s->p->prov.resume) {
+        s->p->prov.resume(s, s->p->state, s->state);
+    }
 }
 
 /* ---- host calls ------------------------------------------------------------------ */
@@ -291,6 +300,52 @@ sg_session_write(sg_session_t *s, const void *data, size_t len)
         }
         return SG_AGAIN;
     }
+    return SG_OK;
+}
+
+static int
+sg_session_hls_write(void *arg, const uint8_t *data, size_t len)
+{
+    switch (sg_session_write(arg, data, len)) {
+    case SG_OK:
+        return 0;
+    case SG_AGAIN:
+        return 1;
+    default:
+        return -1;
+    }
+}
+
+static void
+sg_session_hls_end(void *arg, const char *why)
+{
+    sg_session_t *s = arg;
+    sg_log(SG_LOG_INFO, "stream", "%s %s %s: %s", s->client, s->kind, s->chan, why);
+    sg_session_end(s);
+}
+
+int
+sg_session_hls(sg_session_t *s, const char *url)
+{
+    static const sg_hlsread_ops_t ops = {.write = sg_session_hls_write, .end = sg_session_hls_end};
+    char full[2048];
+
+    if (s->ending || s->req == NULL || s->hls || url == NULL) return SG_ERROR;
+    if (url[0] == '/') {
+        /* a playlist of this server's own (a plugin's computed one) */
+        snprintf(full, sizeof(full), "%s%s", s->d->base_url, url);
+    } else if (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) {
+        snprintf(full, sizeof(full), "%s", url);
+    } else {
+        sg_session_fail(s, 502, "not an HLS playlist URL");
+        return SG_ERROR;
+    }
+    s->hls = sg_hlsread_new(s->d->segfetch, s->d->net, s->d->base, full, &ops, s);
+    if (s->hls == NULL) {
+        sg_session_fail(s, 503, "out of memory");
+        return SG_ERROR;
+    }
+    sg_session_ready(s, "video/mp2t", -1);
     return SG_OK;
 }
 

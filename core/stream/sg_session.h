@@ -36,6 +36,8 @@ void sg_session_header(sg_session_t *s, const char *name, const char *value);
 int sg_session_write(sg_session_t *s, const void *data, size_t len);
 void sg_session_end(sg_session_t *s);
 void sg_session_fail(sg_session_t *s, int status, const char *reason);
+/* Feed the session from a live HLS playlist (host->session_hls). */
+int sg_session_hls(sg_session_t *s, const char *url);
 /* The request's Range against an entity of total bytes (host->session_range). */
 int sg_session_range(sg_session_t *s, int64_t total, int64_t *first, int64_t *last);
 /* Feed the session from a live source ("udp://[src@]group:port", see

@@ -36,8 +36,6 @@
 
 typedef struct tv_state_s tv_state_t;
 typedef struct tv_chan_s tv_chan_t;
-struct tv_sess_s;
-static void tv_sessions_start(tv_chan_t *c, const char *why);
 
 enum { TK_ONLINE = 1, TK_CHANNEL, TK_CHANNEL2, TK_CALL, TK_LIVE };
 
@@ -79,7 +77,6 @@ struct tv_chan_s {
     double last_refresh, cool_until;
     int cool_status;
     tv_wait_t *waiters;
-    struct tv_sess_s *sessions; /* /{fid}/mpegts sessions waiting to start  */
     int64_t refreshes;
     /* the guide */
     tv_prog_list_t progs;
@@ -133,6 +130,16 @@ tv_quality(const tv_chan_t *c, int hd)
         if (t->hd <= hd && (best == NULL || t->hd > best->hd)) best = t;
     }
     return best ? best : lowest;
+}
+
+/* A segment's cache key: its upstream URL without the query (the token
+ * changes, the segment does not). The core's HLS reader (session_hls) keys
+ * segments the same way, so call.ts, the live/ proxy and /{fid}/mpegts
+ * share one copy and one fetch. */
+static void
+tv_key(const char *url, char *key, size_t n)
+{
+    snprintf(key, n, "hls:%.*s", (int)strcspn(url, "?"), url);
 }
 
 /* The upstream URL of segment seq at quality t (with the token). */
@@ -285,10 +292,10 @@ tv_prefetched(void *arg, sg_segment_t *seg, int status, const char *why)
 static void
 tv_prefetch(tv_chan_t *c, const tv_tmpl_t *t, int64_t seq)
 {
-    char url[2048], key[160];
+    char url[2048], key[2100];
     sg_segment_t *seg = NULL;
     if (tv_seg_url(c, t, seq, url, sizeof(url)) != 0) return;
-    snprintf(key, sizeof(key), "4gtv/%s/%d/%lld", c->fid, t->hd, (long long)seq);
+    tv_key(url, key, sizeof(key));
     if (c->st->h->seg_get(c->st->p,
                           &(sg_seg_req_t){.url = url, .key = key, .ttl_ms = TV_SEG_TTL_MS,
                                           .timeout_ms = 10000, .mpegts = 1},
@@ -314,7 +321,7 @@ tv_serve(tv_chan_t *c, sg_hreq_t *r, int kind, int hd, int64_t seq, const char *
     const sg_host_t *h = st->h;
     const tv_tmpl_t *t = tv_quality(c, hd);
     int64_t edge = tv_edge(&c->anchor, tv_now());
-    char out[16384], base[512], url[2048], key[160];
+    char out[16384], base[512], url[2048], key[2100];
     size_t o = 0;
 
     if (t == NULL) {
@@ -336,7 +343,7 @@ tv_serve(tv_chan_t *c, sg_hreq_t *r, int kind, int hd, int64_t seq, const char *
             h->reply_error(r, 502, "%s: the segment URL cannot be made", c->fid);
             return;
         }
-        snprintf(key, sizeof(key), "4gtv/%s/%d/%lld", c->fid, t->hd, (long long)seq);
+        tv_key(url, key, sizeof(key));
         tv_send_segment(c, r, key, url);
         /* keep the buffer ahead of the player */
         for (int64_t s = seq + 1; s <= edge; s++) tv_prefetch(c, t, s);
@@ -345,7 +352,7 @@ tv_serve(tv_chan_t *c, sg_hreq_t *r, int kind, int hd, int64_t seq, const char *
         /* extra: the upstream path; the request's own token if it has one */
         const char *q = h->hreq_query(r);
         snprintf(url, sizeof(url), "%s/%s?%s", c->host, extra, q && strstr(q, "token") ? q : c->query);
-        snprintf(key, sizeof(key), "4gtv/path/%.140s", extra);
+        tv_key(url, key, sizeof(key));
         tv_send_segment(c, r, key, url);
         return;
     }
@@ -412,7 +419,6 @@ static void
 tv_release_waiters(tv_chan_t *c, const char *why)
 {
     tv_wait_t *w = c->waiters;
-    tv_sessions_start(c, why);
     c->waiters = NULL;
     while (w) {
         tv_wait_t *next = w->next;
@@ -799,190 +805,33 @@ tv_route_epg(sg_hreq_t *r, void *arg)
     xmlBufferFree(buf);
 }
 
-/* ---- /{fid}/mpegts: the segments back to back --------------------------------------------------- */
-
-typedef struct tv_sess_s {
-    struct tv_sess_s *wnext;   /* waiting for the channel's anchor          */
-    int head;
-    tv_chan_t *c;
-    sg_session_t *s;
-    const tv_tmpl_t *t;
-    int64_t next;       /* the next segment to send                         */
-    sg_segreq_t *rq;
-    sg_timer_t *timer;
-    int waiting;        /* session_write said SG_AGAIN                      */
-    int misses;
-} tv_sess_t;
-
-static void tv_sess_next(void *arg);
-
-static void
-tv_sess_got(void *arg, sg_segment_t *seg, int status, const char *why)
-{
-    tv_sess_t *x = arg;
-    const sg_host_t *h = x->c->st->h;
-    x->rq = NULL;
-    if (seg == NULL) {
-        if (status == 403) tv_refresh(x->c, x->t->hd);
-        if (++x->misses > 5) {
-            h->log(x->c->st->p, SG_LOG_INFO, "%s: segment %lld: %s; the stream ends", x->c->fid,
-                   (long long)x->next, why ? why : "failed");
-            h->session_end(x->s);
-            return;
-        }
-        x->timer = h->timer_start(x->c->st->p, 1000, 0, tv_sess_next, x);
-        return;
-    }
-    x->misses = 0;
-    {
-        size_t len;
-        const uint8_t *d = h->seg_data(seg, &len);
-        int rc = h->session_write(x->s, d, len);
-        h->seg_release(seg);
-        x->next++;
-        if (rc == SG_AGAIN) {
-            x->waiting = 1;
-        } else if (rc == SG_OK) {
-            tv_sess_next(x);
-        }
-    }
-}
-
-static void
-tv_sess_next(void *arg)
-{
-    tv_sess_t *x = arg;
-    tv_chan_t *c = x->c;
-    const sg_host_t *h = c->st->h;
-    int64_t edge = tv_edge(&c->anchor, tv_now());
-    char url[2048], key[160];
-    sg_segment_t *seg = NULL;
-
-    x->timer = NULL;
-    if (x->next > edge) {
-        /* ahead of the clock: wait for the segment to exist */
-        double wait = c->anchor.t0 + (double)(x->next - c->anchor.edge_seq) * c->anchor.step - tv_now();
-        x->timer = h->timer_start(c->st->p, (uint64_t)(wait > 0 ? wait * 1000 : 0) + 50, 0,
-                                  tv_sess_next, x);
-        return;
-    }
-    if (tv_seg_url(c, x->t, x->next, url, sizeof(url)) != 0) {
-        h->session_fail(x->s, 502, "the segment URL cannot be made");
-        return;
-    }
-    snprintf(key, sizeof(key), "4gtv/%s/%d/%lld", c->fid, x->t->hd, (long long)x->next);
-    switch (h->seg_get(c->st->p,
-                       &(sg_seg_req_t){.url = url, .key = key, .ttl_ms = TV_SEG_TTL_MS,
-                                       .timeout_ms = 10000, .mpegts = 1},
-                       tv_sess_got, x, &seg, &x->rq)) {
-    case SG_OK:
-        tv_sess_got(x, seg, 200, NULL);
-        break;
-    case SG_AGAIN:
-        break;
-    default:
-        h->session_fail(x->s, 502, "the segment cannot be asked for");
-        break;
-    }
-}
-
-/* Start a session now that the channel is signed. */
-static void
-tv_sess_start(tv_sess_t *x)
-{
-    const sg_host_t *h = x->c->st->h;
-    x->t = tv_quality(x->c, 720);
-    x->next = tv_edge(&x->c->anchor, tv_now()) - 1; /* one behind: it is surely there */
-    h->session_ready(x->s, "video/mp2t", -1);
-    if (x->head) return;
-    x->timer = h->timer_start(x->c->st->p, 0, 0, tv_sess_next, x);
-}
-
-static void
-tv_sessions_start(tv_chan_t *c, const char *why)
-{
-    tv_sess_t *x = c->sessions;
-    c->sessions = NULL;
-    while (x) {
-        tv_sess_t *next = x->wnext;
-        x->wnext = NULL;
-        if (tv_now() < c->cool_until) {
-            c->st->h->session_fail(x->s, 503, "the channel rests after an upstream refusal");
-        } else if (c->have) {
-            tv_sess_start(x);
-        } else {
-            c->st->h->session_fail(x->s, 502, why && why[0] ? why : "the channel cannot be signed");
-        }
-        x = next;
-    }
-}
+/* ---- /{fid}/mpegts: the core's HLS reader over our own playlist ---------------------------- */
 
 static int
 tv_open(sg_session_t *s, void *state, void *sstate, const sg_stream_req_t *req)
 {
     tv_state_t *st = state;
-    tv_sess_t *x = sstate;
     tv_chan_t *c = tv_chan(st, req->channel);
-    double now = tv_now();
+    char url[1024];
+    (void)sstate;
 
     if (c == NULL || req->kind != SG_REQ_LIVE || req->format != SG_FMT_TS) {
         st->h->session_fail(s, 404, c ? "4gtv channels are live TS only here (/4gtv/ for HLS)"
                                       : "no such 4gtv channel");
         return SG_DECLINED;
     }
-    if (now < c->cool_until) {
+    if (tv_now() < c->cool_until) {
         st->h->session_fail(s, 503, "the channel rests after an upstream refusal");
         return SG_BUSY;
     }
-    x->c = c;
-    x->s = s;
-    x->head = req->head;
-    if (!c->have || (c->expires >= 0 && c->expires <= now + TV_EXPIRY_MARGIN)) {
-        tv_refresh(c, 720);
-        if (c->refresh) {
-            /* started when the signed playlist comes */
-            x->wnext = c->sessions;
-            c->sessions = x;
-            return SG_AGAIN;
-        }
-        if (!c->have) {
-            st->h->session_header(s, "Retry-After", "5");
-            st->h->session_fail(s, 503, "signing is rate-limited; retry shortly");
-            return SG_BUSY;
-        }
+    if (req->head) {
+        st->h->session_ready(s, "video/mp2t", -1);
+        return SG_OK;
     }
-    tv_sess_start(x);
-    return SG_OK;
-}
-
-static void
-tv_resume(sg_session_t *s, void *state, void *sstate)
-{
-    tv_sess_t *x = sstate;
-    (void)s;
-    (void)state;
-    if (x->waiting && x->timer == NULL && x->rq == NULL) {
-        x->waiting = 0;
-        tv_sess_next(x);
-    }
-}
-
-static void
-tv_close(sg_session_t *s, void *state, void *sstate)
-{
-    tv_sess_t *x = sstate;
-    (void)s;
-    if (x->c == NULL) return;
-    for (tv_sess_t **pp = &x->c->sessions; *pp; pp = &(*pp)->wnext) {
-        if (*pp == x) {
-            *pp = x->wnext;
-            break;
-        }
-    }
-    if (x->timer) ((tv_state_t *)state)->h->timer_stop(x->timer);
-    if (x->rq) ((tv_state_t *)state)->h->seg_cancel(x->rq);
-    x->timer = NULL;
-    x->rq = NULL;
+    /* channel.m3u8 with the upstream as host: the reader fetches the
+     * segments themselves (through the cache, keyed like call.ts) */
+    snprintf(url, sizeof(url), "/4gtv/channel.m3u8?fid=%s&hd=720&host=%s", c->fid, c->host);
+    return st->h->session_hls(s, url) == SG_OK ? SG_OK : SG_ERROR;
 }
 
 /* ---- configuration and lifecycle ----------------------------------------------------------------- */
@@ -1203,14 +1052,11 @@ static const sg_provider_t sg_4gtv_provider = {
     .summary = "4gtv: buffered HLS relay with computed playlists",
     .caps = SG_CAP_CHANNELS | SG_CAP_EPG | SG_CAP_LIVE | SG_CAP_ROUTES,
     .plugin_size = sizeof(tv_state_t),
-    .session_size = sizeof(tv_sess_t),
     .conf_keys = tv_keys,
     .check = tv_check,
     .init = tv_init,
     .fini = tv_fini,
     .open = tv_open,
-    .resume = tv_resume,
-    .close = tv_close,
     .status = tv_status,
 };
 

@@ -1308,18 +1308,19 @@ hp_open(sg_session_t *s, void *state, void *sstate, const sg_stream_req_t *req)
         free(out.p);
         return SG_OK;
     }
+    if (req->kind == SG_REQ_LIVE) {
+        /* the live HLS itself, through the core's HLS reader */
+        if (req->head) {
+            h->session_ready(s, "video/mp2t", -1);
+            return SG_OK;
+        }
+        return h->session_hls(s, c->media_url ? c->media_url : c->source) == SG_OK ? SG_OK : SG_ERROR;
+    }
     x->st = st;
     x->c = c;
     x->s = s;
     x->left = -1;
-    if (req->kind == SG_REQ_LIVE) {
-        /* from the newest archived segment on */
-        if (hp_store_last(st->store, c->name, &g) != SG_OK) {
-            h->session_fail(s, 404, "nothing archived yet");
-            return SG_DECLINED;
-        }
-        x->cur_start = g.start_ms - 1;
-    } else {
+    {
         /* the segment running at T, else the first after it */
         int any = 0;
         if (hp_store_next(st->store, c->name, from - 600000, &g) == SG_OK) {

@@ -136,6 +136,13 @@ def test_mpegts_is_a_continuous_stream(env):
     seqs = [m[2] for m in marks(body)]
     assert len(seqs) >= 3 and seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
     assert all(m[0] == fid and m[1] == 720 for m in marks(body))
+    # ten viewers at once: still one upstream fetch per segment
+    with concurrent.futures.ThreadPoolExecutor(10) as pool:
+        bodies = list(pool.map(lambda _: stream_for(d, "/%s/mpegts" % fid, 6)[1], range(10)))
+    seen = {m[2] for b in bodies for m in marks(b)}
+    counts = fake.stats(fid)["segments"]
+    assert seen and all(counts["720:%d" % q] == 1 for q in seen), \
+        {q: counts.get("720:%d" % q) for q in seen}
 
 
 def test_expiry_refreshes_once_and_quota_rests_one_channel(env):

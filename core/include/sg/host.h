@@ -431,6 +431,15 @@ struct sg_host_s {
     /* Answer with the segment's bytes without copying them; takes the
      * reference. content_type NULL = video/mp2t. */
     void (*reply_segment)(sg_hreq_t *r, sg_segment_t *seg, const char *content_type);
+    /* From open(): feed this session from a live HLS playlist, its media
+     * segments back to back as one MPEG-TS response (TS-only players of an
+     * HLS source). url: http(s)://, or "/path?query" for a playlist of this
+     * server's own (a plugin's computed one). Playlists (kept 1 s) and
+     * segments go through the segment cache, so the readers of one channel
+     * cost the upstream one fetch each. The response starts at the segment
+     * before the newest and ends after 30 s without a new one. SG_OK, or
+     * SG_ERROR (the session is already failing). */
+    int (*session_hls)(sg_session_t *s, const char *url);
 };
 
 #endif /* SG_HOST_H */
