@@ -18,15 +18,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 bench_init sg4gtv "$@"
 
 echo "bench: starting the simulated 4gtv origin" >&2
-python3 "$ROOT/tests/fakes/4gtv/fake_4gtv.py" --step 4 --media-dir "$W/media" >"$W/fake.txt" \
-    2>"$W/fake.log" &
-PIDS="$PIDS $!"
-i=0
-until grep -q '^READY' "$W/fake.txt" 2>/dev/null; do
-    i=$((i + 1)); [ $i -gt 600 ] && { echo "bench: the fake did not start" >&2; cat "$W/fake.log" >&2; exit 1; }
-    sleep 0.1
-done
-sed -n 's/^READY //p' "$W/fake.txt" >"$W/ready.json"
+bench_fake_py "$ROOT/tests/fakes/4gtv/fake_4gtv.py" --step 4 --media-dir "$W/media"
+echo "$FAKE_READY" >"$W/ready.json"
 python3 - "$W/ready.json" >"$W/sg.conf" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
@@ -46,33 +39,10 @@ ORIGIN=$(field 'd["base"]' <"$W/ready.json")
 # a cached segment, and the same bytes as a file for nginx
 PL=$(curl -s "$BASE/4gtv/online.m3u8?fid=4gtv-4gtv001&hd=720")
 SEGURL=$(echo "$PL" | grep call.ts | tail -1)
-mkdir -p "$W/www" "$W/ng"
+mkdir -p "$W/www"
 curl -s -o "$W/www/seg.ts" "$SEGURL"
 SEGBYTES=$(wc -c <"$W/www/seg.ts")
-NGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$W/ng/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $W/ng/nginx.pid;
-error_log $W/ng/error.log;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    sendfile on;
-    types { video/mp2t ts; }
-    client_body_temp_path $W/ng; proxy_temp_path $W/ng; fastcgi_temp_path $W/ng;
-    uwsgi_temp_path $W/ng; scgi_temp_path $W/ng;
-    server { listen 127.0.0.1:$NGPORT; root $W/www; }
-}
-EOF
-nginx -c "$W/ng/nginx.conf" -p "$W/ng" &
-NGPID=$!
-PIDS="$PIDS $NGPID"
-i=0
-while [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NGPORT/seg.ts")" != 200 ]; do
-    i=$((i + 1)); [ $i -gt 100 ] && { cat "$W/ng/error.log"; exit 1; }
-    sleep 0.05
-done
+bench_nginx seg.ts
 NGW=$(pgrep -P "$NGPID" | head -1)
 
 # wrk URL -> "requests/s MB/s"

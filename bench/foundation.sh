@@ -11,6 +11,7 @@ BUILD=${1:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SG="$ROOT/$BUILD/streamgate"
 W=$(mktemp -d /tmp/sgbench-XXXXXX)
+chmod 755 "$W" # nginx's workers run as nobody: a 700 folder is all 403s
 SGPID=""
 NGPID=""
 cleanup() {
@@ -72,8 +73,9 @@ http {
 EOF
 nginx -c "$W/ng/nginx.conf" -p "$W/ng" &
 NGPID=$!
+echo ok >"$W/www/ready.txt"
 i=0
-while ! curl -s -o /dev/null "http://127.0.0.1:$NGPORT/"; do
+while [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NGPORT/ready.txt")" != 200 ]; do
     i=$((i + 1)); [ $i -gt 100 ] && { cat "$W/ng/error.log"; exit 1; }
     sleep 0.05
 done
@@ -103,8 +105,10 @@ M3U_BYTES=$(wc -c <"$W/www/channels.m3u")
 sleep 0.5
 SG_RSS_CAT=$(kb "$SGPID" VmRSS) # 100 channels and their EPG ingested
 
-wrk_rps() { # url -> requests/s
-    wrk -t1 -c32 -d5s "$1" | awk '/Requests\/sec/ { print $2 }'
+wrk_rps() { # url -> requests/s (errors are no peer figure)
+    wrk -t1 -c32 -d5s "$1" >"$W/wrk.txt"
+    if grep -q "Non-2xx" "$W/wrk.txt"; then cat "$W/wrk.txt" >&2; exit 1; fi
+    awk '/Requests\/sec/ { print $2 }' "$W/wrk.txt"
 }
 c0=$(cpu "$SGPID"); SG_RPS=$(wrk_rps "$BASE/channels.m3u"); c1=$(cpu "$SGPID")
 SG_CPU=$(echo "$c0 $c1" | awk '{ printf "%.2f", $2 - $1 }')

@@ -24,15 +24,9 @@ N=${CHANNELS:-50}
 SECS=${ARCHIVE_SECONDS:-60}
 
 echo "bench: starting the simulated HLS origin ($N channels)" >&2
-python3 "$ROOT/tests/fakes/hls/fake_hls.py" --channels "$N" --segment 2 --window 6 --no-marker \
-    --media-dir "$W/media" >"$W/fake.txt" 2>"$W/fake.log" &
-PIDS="$PIDS $!"
-i=0
-until grep -q '^READY' "$W/fake.txt" 2>/dev/null; do
-    i=$((i + 1)); [ $i -gt 600 ] && { echo "bench: the fake did not start" >&2; cat "$W/fake.log" >&2; exit 1; }
-    sleep 0.1
-done
-ORIGIN=$(sed -n 's/^READY //p' "$W/fake.txt" | field 'd["base"]')
+bench_fake_py "$ROOT/tests/fakes/hls/fake_hls.py" --channels "$N" --segment 2 --window 6 --no-marker \
+    --media-dir "$W/media"
+ORIGIN=$(echo "$FAKE_READY" | field 'd["base"]')
 
 chans=""
 k=0

@@ -68,3 +68,45 @@ bench_start() {
     until [ -s "$W/ready" ]; do i=$((i + 1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done
     BASE=$(cat "$W/ready")
 }
+# Start a Python fake (script and its options), wait for its READY line:
+# sets FAKE_READY (the JSON after READY).
+bench_fake_py() {
+    python3 "$@" >"$W/fake.txt" 2>"$W/fake.log" &
+    PIDS="$PIDS $!"
+    i=0
+    until grep -q '^READY' "$W/fake.txt" 2>/dev/null; do
+        i=$((i + 1)); [ $i -gt 600 ] && { echo "bench: the fake did not start" >&2; cat "$W/fake.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    FAKE_READY=$(sed -n 's/^READY //p' "$W/fake.txt")
+}
+# nginx-light, one worker, sendfile, serving $W/www (the peer of file and
+# segment serving) until the end: sets NGPORT and NGPID once $W/www/$1
+# answers 200.
+bench_nginx() {
+    mkdir -p "$W/www" "$W/ng"
+    NGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    cat >"$W/ng/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $W/ng/nginx.pid;
+error_log $W/ng/error.log;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    types { audio/x-mpegurl m3u; video/mp2t ts; }
+    client_body_temp_path $W/ng; proxy_temp_path $W/ng; fastcgi_temp_path $W/ng;
+    uwsgi_temp_path $W/ng; scgi_temp_path $W/ng;
+    server { listen 127.0.0.1:$NGPORT; root $W/www; }
+}
+NGINX
+    nginx -c "$W/ng/nginx.conf" -p "$W/ng" &
+    NGPID=$!
+    PIDS="$PIDS $NGPID"
+    i=0
+    while [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$NGPORT/$1")" != 200 ]; do
+        i=$((i + 1)); [ $i -gt 100 ] && { cat "$W/ng/error.log" >&2; exit 1; }
+        sleep 0.05
+    done
+}

@@ -339,8 +339,9 @@ sg_segfetch_done(const sg_fetch_resp_t *r, void *arg)
     sg_segfill_free(fl);
 }
 
-static void
-sg_segfill_upstream(sg_segfill_t *fl)
+/* Start the upstream fetch: 0, or -1 when it cannot start. */
+static int
+sg_segfill_fetch(sg_segfill_t *fl)
 {
     sg_segfetch_t *f = fl->f;
     void *share = NULL;
@@ -351,7 +352,14 @@ sg_segfill_upstream(sg_segfill_t *fl)
                               &(sg_fetch_req_t){.url = fl->url, .timeout_ms = fl->timeout_ms,
                                                 .max_bytes = fl->max_bytes, .follow_redirects = 1},
                               &share, fl->dns, sg_segfetch_done, fl);
-    if (fl->handle == NULL) {
+    return fl->handle ? 0 : -1;
+}
+
+static void
+sg_segfill_upstream(sg_segfill_t *fl)
+{
+    sg_segfetch_t *f = fl->f;
+    if (sg_segfill_fetch(fl) != 0) {
         sg_segcache_fail(f->cache, fl->key, 0, "cannot start the request");
         sg_segfill_free(fl);
     }
@@ -420,16 +428,7 @@ sg_segfetch_get(sg_segfetch_t *f, const sg_seg_req_t *req, const char *dns, sg_s
         if (redisAsyncCommand(f->ac, sg_segfill_got_seg, fl, "GET %s", k) == REDIS_OK) return 0;
         fl->redis_pending = 0;
     }
-    {
-        void *share = NULL;
-        if (f->redis_spec[0]) sg_metric_add(sg_m_shared, (const char *const[]){"bypassed"}, 1);
-        fl->stage = SG_FILL_UPSTREAM;
-        fl->handle = sg_net_fetch(f->net,
-                                  &(sg_fetch_req_t){.url = fl->url, .timeout_ms = fl->timeout_ms,
-                                                    .max_bytes = fl->max_bytes, .follow_redirects = 1},
-                                  &share, fl->dns, sg_segfetch_done, fl);
-    }
-    if (fl->handle == NULL) {
+    if (sg_segfill_fetch(fl) != 0) {
         sg_segcache_cancel(f->cache, *w);
         *w = NULL;
         sg_segcache_fail(f->cache, key, 0, "cannot start the request");
