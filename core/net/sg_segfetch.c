@@ -219,15 +219,21 @@ sg_segfill_got_seg(redisAsyncContext *ac, void *r, void *priv)
     char lock[600];
     (void)ac;
     if (rep == NULL) return;
+    snprintf(lock, sizeof(lock), "sg:lock:%s", fl->key);
     if (rep->type == REDIS_REPLY_STRING) {
         /* another node fetched it */
         sg_metric_add(sg_m_shared, (const char *const[]){"hit"}, 1);
+        if (fl->locked && f->ac) redisAsyncCommand(f->ac, sg_redis_cmd_done, NULL, "DEL %s", lock);
         sg_segcache_put(f->cache, fl->key, rep->str, rep->len, fl->ttl_ms, sg_segfetch_now());
         sg_segfill_free(fl);
         return;
     }
+    if (fl->locked) {
+        /* ours, and still not there after all: fetch it */
+        sg_segfill_upstream(fl);
+        return;
+    }
     /* absent: are we the node to fetch it? */
-    snprintf(lock, sizeof(lock), "sg:lock:%s", fl->key);
     if (f->ac == NULL || !f->redis_up) {
         sg_segfill_upstream(fl);
         return;
@@ -257,9 +263,12 @@ sg_segfill_got_lock(redisAsyncContext *ac, void *r, void *priv)
     (void)ac;
     if (rep == NULL) return;
     if (rep->type == REDIS_REPLY_STATUS) {
-        /* OK: ours to fetch; the others wait for what we store */
+        /* OK: ours to fetch; the others wait for what we store. But the
+         * node that held the lock before may have stored it between our
+         * GET and this lock (it stores, then drops the lock): look once
+         * more before fetching. */
         fl->locked = 1;
-        sg_segfill_upstream(fl);
+        sg_segfill_step(fl);
         return;
     }
     /* nil: another node holds the lock; look again shortly (give up
