@@ -179,6 +179,18 @@ oom:
     return -1;
 }
 
+/* Gather into dst up to want bytes in all (j->have so far): 1 when whole. */
+static int
+us_gather(us_flv_t *j, uint8_t *dst, size_t want, const uint8_t **p, size_t *len)
+{
+    size_t take = want - j->have < *len ? want - j->have : *len;
+    memcpy(dst + j->have, *p, take);
+    j->have += take;
+    *p += take;
+    *len -= take;
+    return j->have == want;
+}
+
 int
 us_flv_feed(us_flv_t *j, const uint8_t *p, size_t len, const char **why)
 {
@@ -186,12 +198,7 @@ us_flv_feed(us_flv_t *j, const uint8_t *p, size_t len, const char **why)
         size_t take;
         switch (j->state) {
         case S_HEADER:
-            take = 9 - j->have < len ? 9 - j->have : len;
-            memcpy(j->hdr + j->have, p, take);
-            j->have += take;
-            p += take;
-            len -= take;
-            if (j->have < 9) break;
+            if (!us_gather(j, j->hdr, 9, &p, &len)) break;
             if (memcmp(j->hdr, "FLV", 3) != 0 || j->hdr[3] != 1) {
                 *why = "not an FLV file (no FLV signature)";
                 return -1;
@@ -226,12 +233,7 @@ us_flv_feed(us_flv_t *j, const uint8_t *p, size_t len, const char **why)
             break;
         case S_PREV0:
         case S_PREV:
-            take = 4 - j->have < len ? 4 - j->have : len;
-            memcpy(j->hdr + j->have, p, take);
-            j->have += take;
-            p += take;
-            len -= take;
-            if (j->have < 4) break;
+            if (!us_gather(j, j->hdr, 4, &p, &len)) break;
             if (j->state == S_PREV0 ? us_be32(j->hdr) != 0 : us_be32(j->hdr) != 11 + j->size) {
                 *why = j->state == S_PREV0 ? "PreviousTagSize0 is not 0"
                                            : "a PreviousTagSize does not match its tag";
@@ -241,12 +243,7 @@ us_flv_feed(us_flv_t *j, const uint8_t *p, size_t len, const char **why)
             j->have = 0;
             break;
         case S_TAGHDR:
-            take = 11 - j->have < len ? 11 - j->have : len;
-            memcpy(j->hdr + j->have, p, take);
-            j->have += take;
-            p += take;
-            len -= take;
-            if (j->have < 11) break;
+            if (!us_gather(j, j->hdr, 11, &p, &len)) break;
             j->size = us_be24(j->hdr + 1);
             if (j->size > US_FLV_MAX_TAG || us_be24(j->hdr + 8) != 0) {
                 *why = "a malformed FLV tag header";
@@ -268,12 +265,7 @@ us_flv_feed(us_flv_t *j, const uint8_t *p, size_t len, const char **why)
             if (j->size == 0) j->state = S_PREV;
             break;
         case S_BODY:
-            take = j->size - j->have < len ? j->size - j->have : len;
-            memcpy(j->body + 11 + j->have, p, take);
-            j->have += take;
-            p += take;
-            len -= take;
-            if (j->have < j->size) break;
+            if (!us_gather(j, j->body + 11, j->size, &p, &len)) break;
             if (us_flv_tag(j, why) != 0) return -1;
             j->state = S_PREV;
             j->have = 0;
