@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -43,6 +44,39 @@ def wait_for(cond, timeout=10.0, interval=0.02, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError("timed out waiting for " + what)
         time.sleep(interval)
+
+
+class FakeOrigin:
+    """A fake upstream of tests/fakes run as a child: started with its
+    options, ready once it prints "READY <json>" (kept as info, its base URL
+    as base), its knobs at /fake/set, stopped with SIGTERM."""
+
+    def __init__(self, script, workdir, name, *args):
+        os.makedirs(workdir, exist_ok=True)
+        self.log = open(os.path.join(workdir, name + ".log"), "w")
+        self.proc = subprocess.Popen([sys.executable, script, *args], stdout=subprocess.PIPE,
+                                     stderr=self.log, text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith("READY "), "%s did not start: %r" % (name, line)
+        self.info = json.loads(line[len("READY "):])
+        self.base = self.info["base"]
+
+    def get(self, path):
+        with urllib.request.urlopen(self.base + path, timeout=10) as r:
+            return r.read()
+
+    def set(self, **kw):
+        return json.loads(self.get("/fake/set?" + "&".join("%s=%s" % kv for kv in kw.items())))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
 
 
 def plugin_path(name):

@@ -8,15 +8,11 @@ import concurrent.futures
 import json
 import os
 import re
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 
-from conftest import Daemon, run, wait_for
+from conftest import Daemon, FakeOrigin, run, wait_for
 from test_hls_pvr import stream_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -24,40 +20,16 @@ FAKE = os.path.join(HERE, "..", "fakes", "4gtv", "fake_4gtv.py")
 STEP = 2
 
 
-class Fake4gtv:
+class Fake4gtv(FakeOrigin):
     def __init__(self, workdir, media_dir, *args):
-        os.makedirs(workdir, exist_ok=True)
-        self.log = open(os.path.join(workdir, "fake_4gtv.log"), "w")
-        self.proc = subprocess.Popen([sys.executable, FAKE, "--media-dir", media_dir,
-                                      "--step", str(STEP), *args],
-                                     stdout=subprocess.PIPE, stderr=self.log, text=True)
-        line = self.proc.stdout.readline()
-        assert line.startswith("READY "), "fake 4gtv did not start: %r" % line
-        self.info = json.loads(line[len("READY "):])
-        self.base = self.info["base"]
-
-    def get(self, path):
-        with urllib.request.urlopen(self.base + path, timeout=10) as r:
-            return r.read()
-
-    def set(self, **kw):
-        return json.loads(self.get("/fake/set?" + "&".join("%s=%s" % kv for kv in kw.items())))
+        super().__init__(FAKE, workdir, "fake_4gtv", "--media-dir", media_dir, "--step", str(STEP),
+                         *args)
 
     def stats(self, fid):
         return json.loads(self.get("/fake/stats"))["channels"][fid]
 
     def segment(self, fid, hd, seq):
         return self.get("/fake/segment?fid=%s&hd=%d&seq=%d" % (fid, hd, seq))
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 def plugin_conf(fake, **kw):

@@ -9,41 +9,23 @@ disk together."""
 import json
 import os
 import re
-import signal
 import sqlite3
 import subprocess
-import sys
 import time
-import urllib.request
 
 import pytest
 
-from conftest import Daemon, run, wait_for
+from conftest import Daemon, FakeOrigin, run, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE = os.path.join(HERE, "..", "fakes", "hls", "fake_hls.py")
 SEG = 2.0
 
 
-class FakeHls:
+class FakeHls(FakeOrigin):
     def __init__(self, workdir, media_dir, *args):
-        os.makedirs(workdir, exist_ok=True)
-        self.log = open(os.path.join(workdir, "fake_hls.log"), "w")
-        self.proc = subprocess.Popen(
-            [sys.executable, FAKE, "--media-dir", media_dir, "--segment", str(SEG), *args],
-            stdout=subprocess.PIPE, stderr=self.log, text=True)
-        line = self.proc.stdout.readline()
-        assert line.startswith("READY "), "fake HLS origin did not start: %r" % line
-        self.info = json.loads(line[len("READY "):])
-        self.base = self.info["base"]
-
-    def get(self, path):
-        with urllib.request.urlopen(self.base + path, timeout=10) as r:
-            return r.read()
-
-    def set(self, **kw):
-        q = "&".join("%s=%s" % kv for kv in kw.items())
-        return json.loads(self.get("/fake/set?" + q))
+        super().__init__(FAKE, workdir, "fake_hls", "--media-dir", media_dir, "--segment", str(SEG),
+                         *args)
 
     def stats(self):
         return json.loads(self.get("/fake/stats"))
@@ -53,16 +35,6 @@ class FakeHls:
 
     def seg_start(self, n):
         return self.info["epoch"] + (n - self.info["seq_start"]) * SEG
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 def pvr_plugin(fake, archive, **chans):
