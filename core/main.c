@@ -45,6 +45,8 @@ sg_usage(FILE *f)
     fprintf(f,
             "usage: streamgate [-c FILE] [-t] [--ready-file PATH]\n"
             "       streamgate timers-import TIMERS.CONF   (movistar-u7d's timers as Lua rules)\n"
+            "       streamgate ustream URL [-o FILE|DIR] [--video ID] ...  (a ustream channel's\n"
+            "                        recorded videos as MP4; streamgate ustream --help)\n"
             "\n"
             "  -c, --config FILE     configuration file (default /etc/streamgate/streamgate.conf)\n"
             "  -t, --test            check the configuration and the plugins, print every\n"
@@ -389,6 +391,14 @@ main(int argc, char **argv)
     /* subcommands */
     if (argc >= 2 && strcmp(argv[1], "timers-import") == 0) {
         return sg_timers_import_main(argc - 1, argv + 1);
+    }
+    if (argc >= 2 && strcmp(argv[1], "ustream") == 0) {
+        /* the downloader is a program of its own (FFmpeg, libwebsockets) */
+        const char *bin = sg_running_from_build_tree() ? SG_BUILD_USTREAM : SG_USTREAM;
+        argv[1] = (char *)bin;
+        execv(bin, argv + 1);
+        fprintf(stderr, "streamgate: cannot run %s: %s\n", bin, strerror(errno));
+        return 2;
     }
     d.conf_path = "/etc/streamgate/streamgate.conf";
     while ((c = getopt_long(argc, argv, "c:tVh", opts, NULL)) != -1) {

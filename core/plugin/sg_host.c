@@ -907,6 +907,24 @@ sg_host_status_int(sg_status_t *st, const char *key, int64_t value)
 
 /* ---- release ------------------------------------------------------------------------------------------ */
 
+static const char *
+sg_host_path(sg_plugin_t *p, int which)
+{
+    static char programs[4096];
+    if (which == SG_PATH_RECORDINGS) {
+        const char *dir = sg_conf_string(sg_conf_group(p->d->conf.root, "recordings", 0), "dir");
+        return dir && dir[0] ? dir : NULL;
+    }
+    if (which == SG_PATH_PROGRAMS && p->d->recorder_bin) {
+        const char *slash = strrchr(p->d->recorder_bin, '/');
+        if (slash == NULL) return ".";
+        snprintf(programs, sizeof(programs), "%.*s", (int)(slash - p->d->recorder_bin),
+                 p->d->recorder_bin);
+        return programs;
+    }
+    return NULL;
+}
+
 void
 sg_host_release(sg_plugin_t *p)
 {
@@ -999,4 +1017,5 @@ const sg_host_t sg_host_table = {
     .seg_release = sg_host_seg_release,
     .reply_segment = sg_host_reply_segment,
     .session_hls = sg_session_hls,
+    .path = sg_host_path,
 };

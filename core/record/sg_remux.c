@@ -668,7 +668,9 @@ sg_remux_run(sg_remux_read_pt rd, void *arg, const sg_remux_opts_t *o, sg_remux_
     }
     x.in->pb = x.pb;
     x.in->flags |= AVFMT_FLAG_CUSTOM_IO;
-    if ((err = avformat_open_input(&x.in, NULL, av_find_input_format("mpegts"), NULL)) < 0) {
+    if ((err = avformat_open_input(&x.in, NULL,
+                                   av_find_input_format(o->in_format ? o->in_format : "mpegts"),
+                                   NULL)) < 0) {
         sg_rx_fail(&x, err, "reading the stream");
         goto out;
     }

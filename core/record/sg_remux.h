@@ -20,7 +20,8 @@
  *     image attached to a Matroska file.
  *
  * Blocking and CPU-bound: run it on a worker thread, never on the loop.
- * The input comes through a read callback (a pipe from the loop, a file).
+ * The input comes through a read callback (a pipe from the loop, a file),
+ * MPEG-TS unless in_format names another libavformat demuxer ("flv").
  */
 #ifndef SG_REMUX_H
 #define SG_REMUX_H
@@ -34,6 +35,7 @@ typedef int (*sg_remux_read_pt)(void *arg, uint8_t *buf, int size);
 
 typedef struct sg_remux_opts_s {
     const char *out_path;      /* written as is: the caller renames it      */
+    const char *in_format;     /* libavformat demuxer, NULL = "mpegts"      */
     int mp4;                   /* MP4 with faststart instead of Matroska    */
     int vo;                    /* second audio track first and default      */
     double max_seconds;        /* stop after this much stream; 0 = the end  */

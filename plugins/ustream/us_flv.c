@@ -103,6 +103,23 @@ us_keep(uint8_t **dst, size_t *dlen, const uint8_t *src, size_t len)
     return 0;
 }
 
+/* The onMetaData kept describes the first chunk only: its duration and
+ * filesize numbers become 0 ("unknown"), so players measure the joined
+ * file instead of believing the first chunk's length. In place. */
+static void
+us_flv_meta_unknown(uint8_t *d, uint32_t n)
+{
+    static const char *const keys[] = {"\x00\x08" "duration" "\x00", "\x00\x08" "filesize" "\x00"};
+    for (size_t k = 0; k < 2; k++) {
+        for (uint32_t i = 13; i + 11 + 8 <= n; i++) {
+            if (memcmp(d + i, keys[k], 11) == 0) {
+                memset(d + i + 11, 0, 8); /* AMF0 number +0.0 */
+                break;
+            }
+        }
+    }
+}
+
 /* The current tag is whole (in j->body: 11-byte header + data): decide,
  * retime, write. */
 static int
@@ -124,6 +141,7 @@ us_flv_tag(us_flv_t *j, const char **why)
         }
         j->meta = (uint8_t *)1;
         ts = 0;
+        us_flv_meta_unknown(t + 11, n);
     } else if (type == 9 && n >= 2 && (d[0] & 0x0f) == 7 && d[1] == 0) {
         /* AVC sequence header: once, unless it changes */
         if (us_same(j->avc, j->avc_len, d, n)) {

@@ -51,9 +51,14 @@ mkdir -p var/demo/4gtv
 python3 tests/fakes/4gtv/fake_4gtv.py --port 18082 --media-dir var/demo/hls-media \
     >var/demo/4gtv/ready.txt 2>var/demo/4gtv/fake.log &
 tv=$!
+# The simulated ustream (pages, registration, websocket, FLV chunk CDN).
+mkdir -p var/demo/ustream
+python3 tests/fakes/ustream/fake_ustream.py --port 18083 --ws-port 18084 \
+    --media-dir var/demo/ustream >var/demo/ustream/ready.txt 2>var/demo/ustream/fake.log &
+us=$!
 "./$BUILD/streamgate" -c etc/demo.conf --ready-file var/demo/ready &
 pid=$!
-trap 'kill -TERM $pid $mc $mv $hl $tv 2>/dev/null; wait $pid' INT TERM
+trap 'kill -TERM $pid $mc $mv $hl $tv $us 2>/dev/null; wait $pid' INT TERM
 i=0
 while [ ! -s var/demo/ready ]; do
     i=$((i + 1))
@@ -87,6 +92,13 @@ cat <<MSG
   4gtv (simulated origin; playlists computed from the clock):
       $base/4gtv/online.m3u8?fid=4gtv-4gtv001&hd=720    $base/4gtv-live007/mpegts
       $base/4gtv/program.m3u?name=online                 $base/4gtv/epg.xml
+  ustream recorded videos (simulated service) as MP4, a daemon job:
+      curl -d '{"url": "http://127.0.0.1:18083/channel/nasa-hd"}' $base/ustream/jobs
+      curl $base/ustream/jobs     then  $base/recordings.m3u
+    or without the daemon:
+      ./$BUILD/streamgate ustream http://127.0.0.1:18083/channel/nasa-hd -o var/demo/ \\
+        --site http://127.0.0.1:18083 --cdn http://127.0.0.1:18083/cdn/ \\
+        --ums 'ws://127.0.0.1:18084/r{rand}-1-{video}/1/ustream'
   udpxy URL of the same group:        $base/udp/239.255.42.1:5000
   udpxy-style status page:            $base/status
   Catchup:  $base/demo1/timeshift_abs-$(( $(date +%s) - 3600 )).ts   (one hour ago)
@@ -95,4 +107,4 @@ cat <<MSG
 
 MSG
 wait $pid
-kill $mc $mv $hl $tv 2>/dev/null || true
+kill $mc $mv $hl $tv $us 2>/dev/null || true

@@ -45,7 +45,10 @@ tag(buf_t *b, int type, uint32_t ts, const uint8_t *d, uint32_t n)
 static void
 chunk(buf_t *b, uint32_t off, uint32_t t0, int n, uint8_t avc_profile)
 {
-    static const uint8_t meta[] = "\x02\x00\x0aonMetaData\x08\x00\x00\x00\x00\x00\x00\x09";
+    /* onMetaData {duration: 6.0} */
+    static const uint8_t meta[] = "\x02\x00\x0aonMetaData\x08\x00\x00\x00\x01"
+                                  "\x00\x08" "duration" "\x00\x40\x18\x00\x00\x00\x00\x00\x00"
+                                  "\x00\x00\x09";
     uint8_t avc[] = {0x17, 0, 0, 0, 0, 1, avc_profile, 0, 30};
     uint8_t aac[] = {0xaf, 0, 0x12, 0x10};
     uint8_t hdr[9] = {'F', 'L', 'V', 1, 5, 0, 0, 0, (uint8_t)off};
@@ -111,6 +114,10 @@ test_join(void)
     CHECK_INT(st.last_ts, 3970 + 20 + 1970);
     /* one header, and the output is itself a well-formed FLV */
     CHECK(out.n > 13 && memcmp(out.p, "FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00", 13) == 0);
+    /* the kept onMetaData's duration (the first chunk's) became 0: unknown */
+    CHECK(out.n > 13 + 11 + 36 &&
+          memcmp(out.p + 13 + 11 + 13 + 5, "\x00\x08" "duration" "\x00" "\0\0\0\0\0\0\0\0", 19) ==
+              0);
     {
         buf_t one = out;
         CHECK_INT(join(&one, 1, 0, &again, &st2, &why), 0);

@@ -440,6 +440,16 @@ struct sg_host_s {
      * before the newest and ends after 30 s without a new one. SG_OK, or
      * SG_ERROR (the session is already failing). */
     int (*session_hls)(sg_session_t *s, const char *url);
+
+    /* -- ABI 1.6 ---------------------------------------------------------- */
+
+    /* A folder of the installation: SG_PATH_RECORDINGS (recordings.dir, NULL
+     * when none is configured) or SG_PATH_PROGRAMS (where streamgate's helper
+     * programs are: the build tree's root when run from it, else bindir). */
+    const char *(*path)(sg_plugin_t *p, int which);
 };
+
+#define SG_PATH_RECORDINGS 1
+#define SG_PATH_PROGRAMS 2
 
 #endif /* SG_HOST_H */

@@ -27,7 +27,7 @@
 #include <stdint.h>
 
 #define SG_ABI_MAJOR 1 /* incompatible change: the loader refuses a mismatch */
-#define SG_ABI_MINOR 5 /* members appended: older plugins still load        */
+#define SG_ABI_MINOR 6 /* members appended: older plugins still load        */
 
 #if defined(__GNUC__)
 #define SG_EXPORT __attribute__((visibility("default")))
