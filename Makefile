@@ -67,7 +67,7 @@ test-fuzz: $(FUZZ)/build.ninja
 
 bench: build
 	@.ci/apt-ensure $(DEMO_DEPS) curl nginx-light wrk vlc-bin vlc-plugin-base iproute2 util-linux \
-		xmltv-util
+		xmltv-util time
 	bench/foundation.sh $(BUILD)
 	bench/live.sh $(BUILD)
 	bench/movistar.sh $(BUILD)
@@ -75,6 +75,7 @@ bench: build
 	bench/record.sh $(BUILD)
 	bench/hls_pvr.sh $(BUILD)
 	bench/4gtv.sh $(BUILD)
+	bench/ustream.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN) $(FUZZ)

@@ -70,8 +70,9 @@ bench_start() {
 }
 # Start a Python fake (script and its options), wait for its READY line:
 # sets FAKE_READY (the JSON after READY).
+# Debian's python3: python3-websockets and the like are installed for it.
 bench_fake_py() {
-    python3 "$@" >"$W/fake.txt" 2>"$W/fake.log" &
+    /usr/bin/python3 "$@" >"$W/fake.txt" 2>"$W/fake.log" &
     PIDS="$PIDS $!"
     i=0
     until grep -q '^READY' "$W/fake.txt" 2>/dev/null; do

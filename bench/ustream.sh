@@ -30,15 +30,15 @@ CDN=$(field 'd["cdn"]' <"$W/ready.json")
 CHUNKS=$(field 'd["chunks"]' <"$W/ready.json")
 MEDIA=$(field 'd["media_dir"]' <"$W/ready.json")
 
-# streamgate-ustream on the channel's first video: "wall_s peak_kib"
+PEAK="/usr/bin/python3 $ROOT/bench/peakmem.py"
+# streamgate-ustream on the channel's first video: "wall_s peak_rss_kib peak_anon_kib"
 us_run() {
-    /usr/bin/time -f "%e %M" -o "$W/time.txt" "$US" "$SITE/channel/nasa-hd" --video v100 \
-        --site "$SITE" --ums "$UMS" --cdn "$CDN" "$@" 2>"$W/us.log" || {
+    $PEAK "$US" "$SITE/channel/nasa-hd" --video v100 --site "$SITE" --ums "$UMS" --cdn "$CDN" \
+        "$@" 2>"$W/us.log" || {
         echo "bench: streamgate-ustream failed:" >&2
         cat "$W/us.log" >&2
         exit 1
     }
-    cat "$W/time.txt"
 }
 
 # ---- 1. assembling + remuxing ------------------------------------------------
@@ -57,21 +57,20 @@ while [ $i -lt 30 ]; do
     i=$((i + 1))
 done
 # --join: only the join and the remux (no page, websocket or verification)
-A30=$(/usr/bin/time -f "%e %M" -o "$W/time.txt" "$US" --join "$W/work30/v100" \
-      -o "$W/a30.mp4" 2>"$W/us.log" && cat "$W/time.txt")
-A300J=$(/usr/bin/time -f "%e %M" -o "$W/time.txt" "$US" --join "$W/work300/v100" \
-      -o "$W/a300j.mp4" 2>"$W/us.log" && cat "$W/time.txt")
+A30=$($PEAK "$US" --join "$W/work30/v100" -o "$W/a30.mp4" 2>"$W/us.log")
+A300J=$($PEAK "$US" --join "$W/work300/v100" -o "$W/a300j.mp4" 2>"$W/us.log")
+# the libraries alone: the program loaded, doing nothing
+BASE0=$($PEAK "$US" --help 2>/dev/null | tail -1)
 # the original's way: strip 13 bytes from chunks 1..n, append, ffmpeg -c copy
 echo "bench: the original tool's way (cat + ffmpeg -c copy)" >&2
-PEER=$(/usr/bin/time -f "%e %M" -o "$W/time.txt" sh -c '
-    d=$1; out=$2
-    cp "$d/000000.flv" "$out.flv"
-    for f in "$d"/*.flv; do
-        [ "$f" = "$d/000000.flv" ] && continue
-        tail -c +14 "$f" >>"$out.flv"
-    done
-    ffmpeg -v error -y -i "$out.flv" -c copy "$out" </dev/null' sh "$W/work300/v100" "$W/peer.mp4" \
-    && cat "$W/time.txt")
+t0=$(date +%s.%N)
+cp "$W/work300/v100/000000.flv" "$W/peer.flv"
+for f in "$W/work300/v100"/*.flv; do
+    [ "$f" = "$W/work300/v100/000000.flv" ] && continue
+    tail -c +14 "$f" >>"$W/peer.flv"
+done
+CATS=$(python3 -c "import time; print('%.2f' % (time.time() - $t0))")
+PEER=$($PEAK ffmpeg -v error -y -i "$W/peer.flv" -c copy -movflags +faststart "$W/peer.mp4" </dev/null)
 PDUR=$(ffprobe -v error -show_entries format=duration -of csv=p=0 "$W/peer.mp4")
 
 # ---- 2. download throughput ----------------------------------------------------
@@ -80,18 +79,21 @@ BYTES=$(du -cb "$W/work300/v100"/*.flv | tail -1 | cut -f1)
 # the chunk URLs, for curl
 "$US" "$SITE/channel/nasa-hd" --video v100 --site "$SITE" --ums "$UMS" --cdn "$CDN" \
     --print-urls >"$W/urls.txt" 2>/dev/null
-dl() { # jobs -> seconds for streamgate-ustream
+dl() { # jobs -> seconds of the download phase (its "downloaded" event)
     rm -rf "$W/dlw"
-    /usr/bin/time -f "%e" -o "$W/time.txt" "$US" "$SITE/channel/nasa-hd" --video v100 \
-        --site "$SITE" --ums "$UMS" --cdn "$CDN" --work "$W/dlw" --flv -o "$W/dl.flv" \
-        --jobs "$1" 2>"$W/us.log"
-    cat "$W/time.txt"
+    "$US" "$SITE/channel/nasa-hd" --video v100 --site "$SITE" --ums "$UMS" --cdn "$CDN" \
+        --work "$W/dlw" --flv -o "$W/dl.flv" --jobs "$1" --json 2>"$W/us.log" |
+        python3 -c 'import json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    if e["event"] == "downloaded":
+        print("%.2f" % e["seconds"])'
 }
 cdl() { # jobs -> seconds for curl --parallel
     rm -rf "$W/cw" && mkdir -p "$W/cw"
     (cd "$W/cw" && sed 's/^/url = /; s/$/\noutput = x/' "$W/urls.txt" |
         awk '/^output/ { n++; print "output = c" n ".flv"; next } { print }' >"$W/curl.cfg" &&
-        /usr/bin/time -f "%e" -o "$W/time.txt" curl -s --parallel --parallel-max "$1" -K "$W/curl.cfg")
+        /usr/bin/time -f "%e" -o "$W/time.txt" curl -s --parallel --parallel-max "$1" -K "$W/curl.cfg" 2>/dev/null)
     cat "$W/time.txt"
 }
 for j in 1 4 8; do
@@ -103,20 +105,23 @@ done
 mb() { python3 -c "print('%.1f' % ($1 / 1e6))"; }
 rate() { python3 -c "print('%.1f' % ($BYTES / 1e6 / $1))"; }
 ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
-set -- $A300; AW=$1; AR=$2
-set -- $A30; W30=$1; R30=$2
-set -- $A300J; WJ=$1; RJ=$2
-set -- $PEER; PW=$1; PR=$2
+set -- $A300; AW=$1; AR=$2; AA=$3
+set -- $A30; W30=$1; R30=$2; A30A=$3
+set -- $A300J; WJ=$1; RJ=$2; AJ=$3
+set -- $BASE0; BR=$2; BA=$3
+set -- $PEER; PW=$(python3 -c "print('%.2f' % ($1 + $CATS))"); PR=$2; PA=$3
 echo
 echo "ustream downloader ($CHUNKS chunks of 6 s, $(mb "$BYTES") MB, 160x90)"
-printf '%-52s %10s %10s\n' "" "wall s" "peak RSS"
-printf '%-52s %10s %7d KiB\n' "assemble + remux, $CHUNKS chunks (whole run, ${DUR300} s out)" "$AW" "$AR"
-printf '%-52s %10s %7d KiB\n' "--join + remux, $CHUNKS chunks" "$WJ" "$RJ"
-printf '%-52s %10s %7d KiB\n' "--join + remux, 30 chunks" "$W30" "$R30"
-printf '%-52s %10s %7d KiB\n' "original's way: cat + ffmpeg -c copy (${PDUR} s out)" "$PW" "$PR"
-echo "ratios (whole run / original's way): wall $(ratio "$AW" "$PW"), peak RSS $(ratio "$AR" "$PR")"
+printf '%-50s %7s %13s %13s\n' "" "wall s" "peak RSS" "peak anon"
+row() { printf '%-50s %7s %9d KiB %9d KiB\n' "$1" "$2" "$3" "$4"; }
+row "whole run, $CHUNKS chunks kept (${DUR300%.*} s out)" "$AW" "$AR" "$AA"
+row "--join + remux, $CHUNKS chunks" "$WJ" "$RJ" "$AJ"
+row "--join + remux, 30 chunks" "$W30" "$R30" "$A30A"
+row "the program loaded, doing nothing (--help)" "-" "$BR" "$BA"
+row "original's way: cat + ffmpeg -c copy (${PDUR%.*} s)" "$PW" "$PR" "$PA"
+echo "ratios (whole run / original's way): wall $(ratio "$AW" "$PW"), peak RSS $(ratio "$AR" "$PR"), peak anon $(ratio "$AA" "$PA")"
 echo
-printf '%-30s %14s %14s %8s\n' "download, 30 ms per chunk" "streamgate" "curl --parallel" "ratio"
+printf '%-30s %14s %14s %8s\n' "download, 30 ms to each chunk" "streamgate" "curl --parallel" "ratio"
 for j in 1 4 8; do
     eval "s=\$S$j; c=\$C$j"
     printf '%-30s %9s MB/s %9s MB/s %8s\n' "$j at a time" "$(rate "$s")" "$(rate "$c")" "$(ratio "$c" "$s")"

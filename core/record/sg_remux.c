@@ -674,7 +674,19 @@ sg_remux_run(sg_remux_read_pt rd, void *arg, const sg_remux_opts_t *o, sg_remux_
         sg_rx_fail(&x, err, "reading the stream");
         goto out;
     }
-    if ((err = avformat_find_stream_info(x.in, NULL)) < 0) {
+    {
+        /* the probe decodes a few frames: one thread each, not a frame
+         * thread pool per decoder (megabytes per thread at HD) */
+        /* (streams the probe finds later, FLV's, get the defaults; the
+         * array covers the ones known now: nb_streams grows during it) */
+        unsigned n = x.in->nb_streams;
+        AVDictionary **po = av_calloc(n ? n : 1, sizeof(*po));
+        for (unsigned i = 0; po && i < n; i++) av_dict_set(&po[i], "threads", "1", 0);
+        err = avformat_find_stream_info(x.in, po);
+        for (unsigned i = 0; po && i < n; i++) av_dict_free(&po[i]);
+        av_free(po);
+    }
+    if (err < 0) {
         sg_rx_fail(&x, err, "finding the tracks");
         goto out;
     }
@@ -710,7 +722,12 @@ sg_remux_run(sg_remux_read_pt rd, void *arg, const sg_remux_opts_t *o, sg_remux_
         sg_rx_fail(&x, err, "%s", o->out_path);
         goto out;
     }
-    if (o->mp4) av_dict_set(&mopts, "movflags", "+faststart", 0);
+    if (o->mp4) {
+        av_dict_set(&mopts, "movflags",
+                    o->fragmented ? "+frag_keyframe+empty_moov+default_base_moof+global_sidx"
+                                  : "+faststart",
+                    0);
+    }
     err = avformat_write_header(x.out, &mopts);
     av_dict_free(&mopts);
     if (err < 0) {

@@ -37,6 +37,10 @@ typedef struct sg_remux_opts_s {
     const char *out_path;      /* written as is: the caller renames it      */
     const char *in_format;     /* libavformat demuxer, NULL = "mpegts"      */
     int mp4;                   /* MP4 with faststart instead of Matroska    */
+    int fragmented;            /* MP4 only: fragmented at keyframes, moov
+                                * and a global sidx first: memory does not
+                                * grow with the length (plain MP4 keeps
+                                * every sample's entry until the end)      */
     int vo;                    /* second audio track first and default      */
     double max_seconds;        /* stop after this much stream; 0 = the end  */
     /* tags, NULL = none */

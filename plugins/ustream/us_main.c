@@ -798,7 +798,7 @@ us_download(const us_stream_t *st, const char *video, const char *work, int64_t 
     while (d.code == 0 && !us_stop) {
         double now = us_now(), wake = 1e300;
         int64_t c;
-        int still, q;
+        int still, q, finished;
         CURLMsg *msg;
 
         /* start what may start: waiting retries first, then the next chunks */
@@ -844,14 +844,17 @@ us_download(const us_stream_t *st, const char *video, const char *work, int64_t 
             if (!pending && d.next >= d.end) break;
         }
         curl_multi_perform(d.m, &still);
+        finished = 0;
         while ((msg = curl_multi_info_read(d.m, &q)) != NULL) {
             us_xfer_t *x = NULL;
             if (msg->msg != CURLMSG_DONE) continue;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
             us_dl_finish(&d, x, msg->data.result);
+            finished++;
         }
         us_dl_progress(&d, 0);
-        if (d.running || wake < 1e300) {
+        /* a slot came free: fill it now, not after the next wait */
+        if (!finished && (d.running || wake < 1e300)) {
             int ms = d.running ? 200 : (int)fmin(200, fmax(1, (wake - us_now()) * 1000));
             curl_multi_poll(d.m, NULL, 0, ms, NULL);
         }
@@ -1005,6 +1008,7 @@ us_assemble(const us_video_t *v, const char *work, int64_t first, int64_t end, c
         o.out_path = tmp;
         o.in_format = "flv";
         o.mp4 = 1;
+        o.fragmented = 1; /* constant memory whatever the length */
         o.title = v->title[0] ? v->title : NULL;
         o.date = date[0] ? date : NULL;
         if (sg_remux_run(us_asm_read, &a, &o, &res) != 0 || a.why[0] || us_stop) {

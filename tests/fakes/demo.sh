@@ -53,7 +53,7 @@ python3 tests/fakes/4gtv/fake_4gtv.py --port 18082 --media-dir var/demo/hls-medi
 tv=$!
 # The simulated ustream (pages, registration, websocket, FLV chunk CDN).
 mkdir -p var/demo/ustream
-python3 tests/fakes/ustream/fake_ustream.py --port 18083 --ws-port 18084 \
+/usr/bin/python3 tests/fakes/ustream/fake_ustream.py --port 18083 --ws-port 18084 \
     --media-dir var/demo/ustream >var/demo/ustream/ready.txt 2>var/demo/ustream/fake.log &
 us=$!
 "./$BUILD/streamgate" -c etc/demo.conf --ready-file var/demo/ready &

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
@@ -139,6 +140,29 @@ def test_cli_video_url_and_options(clean, tmp_path):
     assert r.returncode == 2 and "sg.conf:1: jobs must be an integer" in r.stderr
     r = run([BINARY, "ustream"], timeout=30)
     assert r.returncode == 2 and "usage" in r.stderr
+
+def test_cli_print_urls_keep_and_join(clean, tmp_path):
+    # --print-urls: the chunk URLs, each one a chunk (the last key's too)
+    r = cli(clean, "v100", "--print-urls")
+    assert r.returncode == 0, r.stderr
+    urls = r.stdout.split()
+    assert len(urls) == clean.info["chunks"]
+    with urllib.request.urlopen(urls[-1], timeout=10) as f:
+        assert f.read(3) == b"FLV"
+    # --keep leaves the checked chunks; --join makes the same video of them
+    work = str(tmp_path / "work")
+    r = cli(clean, "v200", "--work", work, "--keep", "-o", str(tmp_path / "a.mp4"))
+    assert r.returncode == 0, r.stderr
+    assert sorted(os.listdir(os.path.join(work, "v200"))) == [
+        ".lock", "000000.flv", "000001.flv", "000002.flv"]
+    r = run([BINARY, "ustream", "--join", os.path.join(work, "v200"), "-o",
+             str(tmp_path / "b.mp4")], timeout=60)
+    assert r.returncode == 0, r.stderr
+    a, b = probe(str(tmp_path / "a.mp4")), probe(str(tmp_path / "b.mp4"))
+    assert abs(a["duration"] - b["duration"]) < 0.05 and b["kinds"] == ["audio", "video"]
+    r = run([BINARY, "ustream", "--join", str(tmp_path), "-o", str(tmp_path / "c.mp4")],
+            timeout=30)
+    assert r.returncode == 3 and "no NNNNNN.flv chunks" in r.stderr
 
 
 @pytest.mark.parametrize("knobs,check", [
