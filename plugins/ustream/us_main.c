@@ -579,14 +579,14 @@ us_dl_progress(us_dl_t *d, int force)
         bar[30] = '\0';
         fprintf(stderr, "\r%s [%s] %lld/%lld%s chunks  %.1f/%s%.1f MB  %.2f MB/s  ETA %s",
                 d->video, bar, (long long)d->done, (long long)total,
-                d->end == INT64_MAX ? "+" : "", (double)d->bytes_done / 1e6,
+                d->end == INT64_MAX && !d->planned ? "+" : "", (double)d->bytes_done / 1e6,
                 d->end == INT64_MAX ? "~" : "", est_total / 1e6, d->rate / 1e6,
                 eta >= 0 ? "" : "--");
         if (eta >= 0) fprintf(stderr, "%d:%02d  ", (int)eta / 60, (int)eta % 60);
         fflush(stderr);
     } else if (force || d->done) {
         fprintf(stderr, "%s: %lld/%lld%s chunks, %.1f MB, %.2f MB/s, ETA %s%.0f s\n", d->video,
-                (long long)d->done, (long long)total, d->end == INT64_MAX ? "+" : "",
+                (long long)d->done, (long long)total, d->end == INT64_MAX && !d->planned ? "+" : "",
                 (double)d->bytes_done / 1e6, d->rate / 1e6, eta >= 0 ? "" : "~",
                 eta >= 0 ? eta : 0);
     }
