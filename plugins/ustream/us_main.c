@@ -54,6 +54,7 @@
 #include "sg_config.h"
 #include "us_api.h"
 #include "us_flv.h"
+#include "us_fs.h"
 
 enum { US_OK = 0, US_EWRITE = 1, US_EUSAGE = 2, US_ENOTFOUND = 3, US_EREFUSED = 4, US_ENET = 5,
        US_EINTR = 6 };
@@ -1039,42 +1040,6 @@ us_is_dir(const char *p)
 {
     struct stat sb;
     return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
-}
-
-static int
-us_mkdirs(const char *path)
-{
-    char p[4096];
-    us_fmt(p, sizeof(p), "%s", path);
-    for (char *s = p + 1; *s; s++) {
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(p, 0755) != 0 && errno != EEXIST) return -1;
-            *s = '/';
-        }
-    }
-    return mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
-static void
-us_rmtree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    if (d == NULL) return;
-    while ((de = readdir(d)) != NULL) {
-        char p[4096];
-        if (de->d_name[0] == '.') continue;
-        us_fmt(p, sizeof(p), "%s/%s", dir, de->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    {
-        char p[4096];
-        us_fmt(p, sizeof(p), "%s/.lock", dir);
-        unlink(p);
-    }
-    rmdir(dir);
 }
 
 static int

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "sg/plugin.h"
+#include "us_fs.h"
 
 extern char **environ;
 
@@ -191,27 +192,6 @@ us_jobs_load(us_state_t *st)
 }
 
 /* ---- the children ------------------------------------------------------------ */
-
-static void
-us_rmtree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    if (d == NULL) return;
-    while ((de = readdir(d)) != NULL) {
-        char p[4400];
-        struct stat sb;
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-        if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            us_rmtree(p);
-        } else {
-            unlink(p);
-        }
-    }
-    closedir(d);
-    rmdir(dir);
-}
 
 static int
 us_job_spawn(us_state_t *st, us_job_t *j)
@@ -517,12 +497,6 @@ us_route_jobs(sg_hreq_t *r, void *arg)
 /* ---- the plugin ---------------------------------------------------------------- */
 
 static int
-us_mkdir(const char *p)
-{
-    return mkdir(p, 0755) == 0 || errno == EEXIST ? 0 : -1;
-}
-
-static int
 sg_ustream_init(sg_plugin_t *p, void *state, const sg_host_t *h)
 {
     us_state_t *st = state;
@@ -556,8 +530,8 @@ sg_ustream_init(sg_plugin_t *p, void *state, const sg_host_t *h)
     snprintf(st->bin, sizeof(st->bin), "%s/streamgate-ustream", progs);
     snprintf(st->jobs_dir, sizeof(st->jobs_dir), "%s/jobs", sd);
     snprintf(st->work_dir, sizeof(st->work_dir), "%s/work", sd);
-    if (us_mkdir(st->jobs_dir) != 0 || us_mkdir(st->work_dir) != 0 ||
-        us_mkdir(st->out_dir) != 0) {
+    if (us_mkdirs(st->jobs_dir) != 0 || us_mkdirs(st->work_dir) != 0 ||
+        us_mkdirs(st->out_dir) != 0) {
         h->log(p, SG_LOG_ERR, "cannot create %s, %s or %s: %s", st->jobs_dir, st->work_dir,
                st->out_dir, strerror(errno));
         return SG_ERROR;
