@@ -192,6 +192,10 @@ us_http(CURL *c, const char *url, const char *form, us_buf_t *b, char *why, size
         curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
     }
     rc = curl_easy_perform(c);
+    if (rc != CURLE_OK && us_stop) {
+        snprintf(why, wn, "interrupted");
+        return 0;
+    }
     if (rc != CURLE_OK) {
         us_fmt(why, wn, "%s: %s", url, err[0] ? err : curl_easy_strerror(rc));
         return 0;
@@ -199,6 +203,14 @@ us_http(CURL *c, const char *url, const char *form, us_buf_t *b, char *why, size
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     if (b->p == NULL) us_buf_write("", 0, 0, b);
     return status;
+}
+
+/* SIGINT/SIGTERM end a blocking transfer too. */
+static int
+us_xferinfo(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)arg, (void)dt, (void)dn, (void)ut, (void)un;
+    return us_stop ? 1 : 0;
 }
 
 static CURL *
@@ -214,6 +226,8 @@ us_easy(void)
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, O.ua);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, us_xferinfo);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
     return c;
 }
 
@@ -1176,7 +1190,7 @@ us_run(const char *arg, const char *out)
     /* the page: the channel id */
     status = us_http(c, t.page, NULL, &b, why, sizeof(why));
     if (status == 0) {
-        rc = us_fail(US_ENET, "%s", why);
+        rc = us_fail(us_stop ? US_EINTR : US_ENET, "%s", why);
         goto out;
     }
     if (status == 404 || status == 410) {
@@ -1205,7 +1219,7 @@ us_run(const char *arg, const char *out)
     free(form);
     form = NULL;
     if (status == 0) {
-        rc = us_fail(US_ENET, "registration: %s", why);
+        rc = us_fail(us_stop ? US_EINTR : US_ENET, "registration: %s", why);
         goto out;
     }
     if ((hash = us_reg_hash(b.p, b.n, why, sizeof(why))) == NULL) {
@@ -1222,7 +1236,7 @@ us_run(const char *arg, const char *out)
     }
     status = form ? us_http(c, url, form, &b, why, sizeof(why)) : 0;
     if (status == 0) {
-        rc = us_fail(US_ENET, "content.json: %s", why);
+        rc = us_fail(us_stop ? US_EINTR : US_ENET, "content.json: %s", why);
         goto out;
     }
     if (status != 200 || us_content_videos(b.p, b.n, &v, &nv, why, sizeof(why)) != 0) {

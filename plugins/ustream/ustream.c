@@ -58,7 +58,8 @@ struct us_job_s {
     int fd;               /* its stdout                                   */
     char line[8192];
     size_t llen;
-    int cancelled;
+    int cancelled;        /* DELETE while it ran: gone once reaped          */
+    int64_t kill_at;      /* then SIGKILL at this time (ms) if still there  */
 };
 
 typedef struct {
@@ -74,6 +75,8 @@ typedef struct {
 } us_state_t;
 
 static const char *const us_reg_names[5] = {"name", "email", "company", "role", "phone"};
+
+static int64_t us_now_ms(void);
 
 /* ---- persistence ---------------------------------------------------------- */
 
@@ -181,8 +184,11 @@ us_jobs_load(us_state_t *st)
                 j->code = (int)json_integer_value(json_object_get(o, "exit_code"));
             }
             if (j->state == JOB_QUEUED) again++;
-            j->next = st->list;
-            st->list = j;
+            /* newest first, as they were */
+            us_job_t **at = &st->list;
+            while (*at && (*at)->created >= j->created) at = &(*at)->next;
+            j->next = *at;
+            *at = j;
         }
         json_decref(o);
     }
@@ -300,6 +306,8 @@ us_job_read(us_state_t *st, us_job_t *j)
     }
 }
 
+static void us_job_forget(us_state_t *st, us_job_t *j);
+
 static void
 us_job_reaped(us_state_t *st, us_job_t *j, int status)
 {
@@ -308,6 +316,10 @@ us_job_reaped(us_state_t *st, us_job_t *j, int status)
     close(j->fd);
     j->fd = -1;
     j->pid = 0;
+    if (j->cancelled) {
+        us_job_forget(st, j);
+        return;
+    }
     j->finished = (int64_t)time(NULL);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         j->state = JOB_DONE;
@@ -319,9 +331,7 @@ us_job_reaped(us_state_t *st, us_job_t *j, int status)
     } else {
         j->state = JOB_FAILED;
         j->code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        if (j->cancelled) {
-            snprintf(j->error, sizeof(j->error), "cancelled");
-        } else if (j->error[0] == '\0') {
+        if (j->error[0] == '\0') {
             snprintf(j->error, sizeof(j->error), "the downloader %s %d",
                      WIFEXITED(status) ? "exited with" : "was killed by signal",
                      WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
@@ -338,22 +348,23 @@ us_tick(void *arg)
     us_state_t *st = arg;
     int running = 0;
 
-    for (us_job_t *j = st->list; j; j = j->next) {
-        if (j->state != JOB_RUNNING) continue;
+    for (us_job_t *j = st->list, *next; j; j = next) {
         int status;
-        pid_t r = waitpid(j->pid, &status, WNOHANG);
-        if (r == j->pid) {
+        next = j->next;
+        if (j->state != JOB_RUNNING) continue;
+        if (waitpid(j->pid, &status, WNOHANG) == j->pid) {
             us_job_reaped(st, j, status);
-        } else {
-            us_job_read(st, j);
-            running++;
+            continue;
         }
+        us_job_read(st, j);
+        if (j->cancelled && us_now_ms() >= j->kill_at) kill(j->pid, SIGKILL);
+        running++;
     }
     /* the oldest queued first: the list is newest first */
     while (running < st->parallel) {
         us_job_t *oldest = NULL;
         for (us_job_t *j = st->list; j; j = j->next) {
-            if (j->state == JOB_QUEUED) oldest = j;
+            if (j->state == JOB_QUEUED && !j->cancelled) oldest = j;
         }
         if (oldest == NULL) break;
         if (us_job_spawn(st, oldest) != 0) {
@@ -368,6 +379,34 @@ us_tick(void *arg)
 }
 
 /* ---- routes ------------------------------------------------------------------- */
+
+static int64_t
+us_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Out of the list, its files and chunks gone (finished videos stay). */
+static void
+us_job_forget(us_state_t *st, us_job_t *j)
+{
+    char path[4400];
+    for (us_job_t **l = &st->list; *l; l = &(*l)->next) {
+        if (*l == j) {
+            *l = j->next;
+            break;
+        }
+    }
+    snprintf(path, sizeof(path), "%s/%s.json", st->jobs_dir, j->id);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/%s.log", st->jobs_dir, j->id);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/%s", st->work_dir, j->id);
+    us_rmtree(path);
+    us_job_free(j);
+}
 
 static void
 us_reply_json(us_state_t *st, sg_hreq_t *r, int status, json_t *o)
@@ -387,7 +426,7 @@ static us_job_t *
 us_job_find(us_state_t *st, const char *id, us_job_t ***link)
 {
     for (us_job_t **l = &st->list; *l; l = &(*l)->next) {
-        if (strcmp((*l)->id, id) == 0) {
+        if (!(*l)->cancelled && strcmp((*l)->id, id) == 0) {
             if (link) *link = l;
             return *l;
         }
@@ -428,7 +467,12 @@ us_route_create(us_state_t *st, sg_hreq_t *r)
         json_decref(o);
         return;
     }
-    snprintf(id, sizeof(id), "%08lx%04x", (unsigned long)time(NULL), ++st->seq & 0xffff);
+    /* unique among every job known, deleted ones not yet reaped included */
+    for (int taken = 1; taken;) {
+        snprintf(id, sizeof(id), "%08lx%04x", (unsigned long)time(NULL), ++st->seq & 0xffff);
+        taken = 0;
+        for (us_job_t *k = st->list; k; k = k->next) taken |= strcmp(k->id, id) == 0;
+    }
     if ((j = us_job_new(id, url, video)) == NULL) {
         st->h->reply_error(r, 500, "out of memory");
         json_decref(o);
@@ -458,7 +502,9 @@ us_route_jobs(sg_hreq_t *r, void *arg)
             us_route_create(st, r);
         } else if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) {
             json_t *a = json_array();
-            for (j = st->list; j && a; j = j->next) json_array_append_new(a, us_job_json(j, 1));
+            for (j = st->list; j && a; j = j->next) {
+                if (!j->cancelled) json_array_append_new(a, us_job_json(j, 1));
+            }
             us_reply_json(st, r, 200, json_pack("{s:o}", "jobs", a));
         } else {
             st->h->reply_error(r, 405, "GET or POST /ustream/jobs");
@@ -470,23 +516,18 @@ us_route_jobs(sg_hreq_t *r, void *arg)
         return;
     }
     if (strcmp(m, "DELETE") == 0) {
-        char path2[4400];
-        if (j->state == JOB_RUNNING && j->pid > 0) {
-            int status;
-            j->cancelled = 1;
-            kill(j->pid, SIGTERM);
-            if (waitpid(j->pid, &status, 0) == j->pid) us_job_reaped(st, j, status);
-        }
-        *link = j->next;
-        snprintf(path2, sizeof(path2), "%s/%s.json", st->jobs_dir, j->id);
-        unlink(path2);
-        snprintf(path2, sizeof(path2), "%s/%s.log", st->jobs_dir, j->id);
-        unlink(path2);
-        snprintf(path2, sizeof(path2), "%s/%s", st->work_dir, j->id);
-        us_rmtree(path2);
         st->h->log(st->p, SG_LOG_INFO, "job %s: deleted", j->id);
         us_reply_json(st, r, 200, json_pack("{s:s, s:b}", "id", j->id, "deleted", 1));
-        us_job_free(j);
+        (void)link;
+        j->cancelled = 1;
+        if (j->state == JOB_RUNNING && j->pid > 0) {
+            /* gone from the API now; forgotten once the child is reaped
+             * (the tick), which SIGTERM asks for and SIGKILL enforces */
+            j->kill_at = us_now_ms() + 5000;
+            kill(j->pid, SIGTERM);
+        } else {
+            us_job_forget(st, j);
+        }
     } else if (strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0) {
         us_reply_json(st, r, 200, us_job_json(j, 1));
     } else {
@@ -556,15 +597,30 @@ sg_ustream_fini(sg_plugin_t *p, void *state)
 {
     us_state_t *st = state;
     (void)p;
+    int64_t deadline = us_now_ms() + 2000;
+    /* the downloads stop (their chunks are kept: a job file that says
+     * running starts again next time); 2 s for them, then SIGKILL */
+    for (us_job_t *j = st->list; j; j = j->next) {
+        if (j->state == JOB_RUNNING && j->pid > 0) kill(j->pid, SIGTERM);
+    }
     for (us_job_t *j = st->list, *n; j; j = n) {
         n = j->next;
         if (j->state == JOB_RUNNING && j->pid > 0) {
-            /* it resumes at the next start: the job file still says so */
-            kill(j->pid, SIGTERM);
-            waitpid(j->pid, NULL, 0);
+            while (waitpid(j->pid, NULL, WNOHANG) == 0) {
+                if (us_now_ms() >= deadline) {
+                    kill(j->pid, SIGKILL);
+                    waitpid(j->pid, NULL, 0);
+                    break;
+                }
+                usleep(20000);
+            }
             close(j->fd);
         }
-        us_job_free(j);
+        if (j->cancelled) {
+            us_job_forget(st, j);
+        } else {
+            us_job_free(j);
+        }
     }
     st->list = NULL;
 }

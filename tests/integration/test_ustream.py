@@ -82,6 +82,19 @@ def probe(path):
     return info
 
 
+def processes_with(word):
+    """The pids whose command line has word."""
+    found = []
+    for p in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % p, "rb") as f:
+                if p.isdigit() and word.encode() in f.read():
+                    found.append(int(p))
+        except OSError:
+            pass
+    return found
+
+
 def mp4s(folder):
     return sorted(glob.glob(os.path.join(folder, "*.mp4")))
 
@@ -345,3 +358,25 @@ def test_daemon_job_survives_a_kill(daemon, clean, tmp_path):
     info = probe(s["files"][0])
     assert abs(info["duration"] - clean.info["duration"]) <= 0.5 and info["backwards"] == 0
     assert not os.path.exists(os.path.dirname(work))
+
+
+def test_daemon_delete_running_job(daemon, clean, tmp_path):
+    """DELETE answers at once, the download stops, its chunks go, no file
+    appears; the daemon's loop is never held up by the child."""
+    rec = str(tmp_path / "rec")
+    start(daemon, clean, rec)
+    clean.set(rate_kbps=200)
+    j = daemon.json("/ustream/jobs", method="POST", expect=201,
+                    body=json.dumps({"url": clean.info["channel"], "video": "v100"}).encode())
+    work = os.path.join(daemon.state, "ustream", "work", j["id"])
+    wait_for(lambda: glob.glob(os.path.join(work, "v100", "*.flv")), timeout=60,
+             what="a finished chunk")
+    t0 = time.monotonic()
+    assert daemon.json("/ustream/jobs/" + j["id"], method="DELETE")["deleted"]
+    assert time.monotonic() - t0 < 1.0
+    assert daemon.request("GET", "/ustream/jobs/" + j["id"])[0] == 404
+    assert daemon.json("/ustream/jobs")["jobs"] == []
+    wait_for(lambda: not os.path.exists(work), timeout=15, what="the work folder to go")
+    wait_for(lambda: not processes_with(j["id"]), timeout=15, what="the downloader to exit")
+    assert mp4s(rec) == [] and not os.path.exists(os.path.join(daemon.state, "ustream", "jobs",
+                                                                  j["id"] + ".json"))
