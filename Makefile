@@ -16,10 +16,10 @@ BUILD_DEPS = gcc meson ninja-build pkg-config libevent-dev libcurl4-openssl-dev 
 	libxml2-dev libconfig-dev libssl-dev liblua5.4-dev libavformat-dev libavcodec-dev \
 	libswresample-dev libavutil-dev libsqlite3-dev zlib1g-dev libjansson-dev \
 	libunistring-dev libhiredis-dev libwebsockets-dev
-DEMO_DEPS  = ffmpeg python3
+DEMO_DEPS  = ffmpeg python3 python3-websockets
 TEST_DEPS  = $(DEMO_DEPS) python3-pytest curl prometheus xmltv-util libxml2-utils \
 	iproute2 util-linux procps clang libclang-rt-14-dev chromium mpv \
-	redis-server python3-websockets
+	redis-server
 
 .PHONY: all deps build run demo test test-release test-asan test-fuzz bench clean
 
