@@ -90,8 +90,11 @@ def test_status_memory_and_state(daemon):
     assert demo["details"]["commits"] == 1 and demo["details"]["name"] == "demo"
     assert demo["details"]["tags"] == "a,b"  # a STRING_LIST default
     other = details(daemon, "ustream")
-    assert other["state"] == "running" and other["status"] == "not implemented yet"
-    assert other["caps"] == []
+    assert other["state"] == "running" and other["status"] == "ready"
+    assert other["caps"] == ["routes", "jobs"]
+    # its own status: job counts, and where files go without recordings.dir
+    assert other["details"]["jobs_running"] == 0
+    assert other["details"]["out_dir"].endswith("/ustream/downloads")
 
 
 def test_failed_plugin_does_not_stop_the_daemon(daemon):
