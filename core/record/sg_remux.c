@@ -674,18 +674,7 @@ sg_remux_run(sg_remux_read_pt rd, void *arg, const sg_remux_opts_t *o, sg_remux_
         sg_rx_fail(&x, err, "reading the stream");
         goto out;
     }
-    {
-        /* the probe decodes a few frames: one thread each, not a frame
-         * thread pool per decoder (megabytes per thread at HD) */
-        /* (streams the probe finds later, FLV's, get the defaults; the
-         * array covers the ones known now: nb_streams grows during it) */
-        unsigned n = x.in->nb_streams;
-        AVDictionary **po = av_calloc(n ? n : 1, sizeof(*po));
-        for (unsigned i = 0; po && i < n; i++) av_dict_set(&po[i], "threads", "1", 0);
-        err = avformat_find_stream_info(x.in, po);
-        for (unsigned i = 0; po && i < n; i++) av_dict_free(&po[i]);
-        av_free(po);
-    }
+    err = avformat_find_stream_info(x.in, NULL);
     if (err < 0) {
         sg_rx_fail(&x, err, "finding the tracks");
         goto out;
