@@ -380,8 +380,12 @@ us_frame(const char *json, size_t len, const char *cdn, const char *preset, us_s
     if (strcmp(cmd, "reject") == 0) {
         rc = US_FRAME_REJECT;
         if (json_is_string(x = json_object_get(json_object_get(a0, "cluster"), "host"))) {
-            us_copy(msg, n, json_string_value(x));
-            rc = US_FRAME_CLUSTER;
+            if (json_string_value(x)[0]) {
+                us_copy(msg, n, json_string_value(x));
+                rc = US_FRAME_CLUSTER;
+            } else {
+                us_why(msg, n, "rejected: a cluster redirect without a host%s", NULL);
+            }
         } else if ((x = json_object_get(a0, "geoLock")) != NULL && !json_is_false(x)) {
             const char *m = json_string_value(json_object_get(x, "message"));
             us_why(msg, n, "geo-locked: %s", m ? m : "not available in this country");

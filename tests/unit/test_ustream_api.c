@@ -167,6 +167,11 @@ test_frames(void)
                        "c/", "original", &st, msg, sizeof(msg)),
               US_FRAME_CLUSTER);
     CHECK_STR(msg, "h2:1/c2");
+    /* a redirect to nowhere is a reject with a reason (found by the fuzzer) */
+    CHECK_INT(us_frame(S("{\"cmd\":\"reject\",\"args\":[{\"cluster\":{\"host\":\"\"}}]}"),
+                       "c/", "original", &st, msg, sizeof(msg)),
+              US_FRAME_REJECT);
+    CHECK_STR(msg, "rejected: a cluster redirect without a host");
     CHECK_INT(us_frame(S("{\"cmd\":\"reject\",\"args\":[{\"geoLock\":{\"countryCode\":\"ES\","
                          "\"message\":\"not here\"}}]}"),
                        "c/", "original", &st, msg, sizeof(msg)),
