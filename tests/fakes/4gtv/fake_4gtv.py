@@ -33,7 +33,6 @@ import collections
 import datetime
 import hashlib
 import hmac
-import http.server
 import json
 import math
 import os
@@ -43,6 +42,9 @@ import sys
 import threading
 import time
 import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import fakehttp  # noqa: E402  (the shared HTTP handler base)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "hls"))
@@ -384,8 +386,7 @@ RE_EPG = re.compile(r"^/proglist/([^/]+)\.txt$")
 
 
 def make_handler(world):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    class Handler(fakehttp.FakeHandler):
         wbufsize = 1 << 16
 
         def version_string(self):
@@ -395,15 +396,8 @@ def make_handler(world):
             if world.args.verbose:
                 log("http: " + fmt % a)
 
-        def _send(self, code, body, ctype, headers=(), head=False):
-            self.send_response(code, STATUS_MSG.get(code) if code in (216, 229, 230) else None)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in headers:
-                self.send_header(k, v)
-            self.end_headers()
-            if not head:
-                self.wfile.write(body)
+        def reason(self, code):
+            return STATUS_MSG.get(code) if code in (216, 229, 230) else None
 
         def _json_status(self, code, head, msg=None):
             body = json.dumps({"code": code, "msg": msg or STATUS_MSG.get(code, "error")}).encode()

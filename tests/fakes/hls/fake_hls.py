@@ -45,6 +45,9 @@ import threading
 import time
 import urllib.parse
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import fakehttp  # noqa: E402  (the shared HTTP handler base)
+
 MEDIA_VERSION = 2           # bump to invalidate cached media files
 FPS_CHOICES = (25, 50, 30, 24, 20, 10)
 MIN_LOOP_S = 10             # the media loop lasts at least this long
@@ -913,8 +916,7 @@ M3U8 = "application/vnd.apple.mpegurl"
 
 
 def make_handler(world):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    class Handler(fakehttp.FakeHandler):
         wbufsize = 1 << 16
 
         def version_string(self):
@@ -923,16 +925,6 @@ def make_handler(world):
         def log_message(self, fmt, *a):
             if world.args.verbose:
                 log("http: " + fmt % a)
-
-        def _send(self, code, body, ctype, headers=(), head=False):
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in headers:
-                self.send_header(k, v)
-            self.end_headers()
-            if not head:
-                self.wfile.write(body)
 
         def _drop(self):
             """Close the connection without any response."""

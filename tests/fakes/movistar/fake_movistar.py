@@ -61,7 +61,11 @@ import threading
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET
+
 import zlib
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import fakehttp  # noqa: E402  (the shared HTTP handler base)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
@@ -1254,8 +1258,7 @@ class AppError(Exception):
 
 
 def make_handler(app, extra_stats, set_knobs=None):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    class Handler(fakehttp.FakeHandler):
         # One write per response, as Tomcat does: headers and body in two
         # small writes meet Nagle and the client's delayed ACK on a reused
         # connection and arrive 40 ms apart.
@@ -1267,16 +1270,6 @@ def make_handler(app, extra_stats, set_knobs=None):
         def log_message(self, fmt, *a):
             if app.args.verbose:
                 log("http: " + fmt % a)
-
-        def _send(self, code, body, ctype, headers=(), head=False):
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in headers:
-                self.send_header(k, v)
-            self.end_headers()
-            if not head:
-                self.wfile.write(body)
 
         def do_HEAD(self):
             self.do_GET(head=True)

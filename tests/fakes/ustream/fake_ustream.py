@@ -52,6 +52,9 @@ import threading
 import time
 import urllib.parse
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import fakehttp  # noqa: E402  (the shared HTTP handler base)
+
 import websockets
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -377,8 +380,7 @@ class HttpServer(http.server.ThreadingHTTPServer):
 
 
 def make_handler(world, verbose):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    class Handler(fakehttp.FakeHandler):
 
         def version_string(self):
             return "fake-ustream/1.0"
@@ -386,16 +388,6 @@ def make_handler(world, verbose):
         def log_message(self, fmt, *a):
             if verbose:
                 log("http: " + fmt % a)
-
-        def _send(self, code, body, ctype, headers=(), head=False):
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in headers:
-                self.send_header(k, v)
-            self.end_headers()
-            if not head:
-                self.wfile.write(body)
 
         def _json(self, code, obj, headers=(), head=False):
             self._send(code, json.dumps(obj).encode(), "application/json", headers, head)
